@@ -1,0 +1,42 @@
+# The two commands: `make run` (the console on its embedded default) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint install lock vendor clean
+
+$(VENV)/.installed: requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+	$(PY) manage.py runconsole
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Re-resolve requirements.in into the pinned requirements.lock.
+lock:
+	rm -rf /tmp/mlplatform-lock && $(PYTHON) -m venv /tmp/mlplatform-lock
+	/tmp/mlplatform-lock/bin/pip install --quiet --upgrade pip
+	/tmp/mlplatform-lock/bin/pip install --quiet -r requirements.in
+	/tmp/mlplatform-lock/bin/pip freeze --all | grep -vE '^(pip|setuptools|wheel)==' > requirements.lock
+
+vendor:
+	scripts/vendor-assets.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

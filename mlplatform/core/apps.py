@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "mlplatform.core"
+    label = "core"
+    verbose_name = "Projects and access"
+
+    def ready(self) -> None:
+        from mlplatform.core import metrics
+
+        metrics.connect_celery_signals()

@@ -1,0 +1,81 @@
+"""First-run setup of the embedded default: an admin user and a `demo` project with room to try everything."""
+
+import os
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from mlplatform.core.models import Membership, Project, Role
+from mlplatform.core.services import project_create
+from mlplatform.quotas.inventory import detect_gpus
+from mlplatform.quotas.models import Flavor, ProjectQuota
+
+DEMO_CPU = Decimal(64)
+DEMO_MEMORY_GIB = Decimal(256)
+
+
+class Command(BaseCommand):
+    help = "Create the admin user and the demo project (safe to run again)."
+
+    def handle(self, *args, **options):
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
+        with transaction.atomic():
+            password = self._admin(username)
+            project = self._demo_project(username)
+            gpus = self._demo_quota(project)
+        self.stdout.write(f"login: {username} / {password}")
+        self.stdout.write(
+            f"demo quota: {DEMO_CPU} vCPUs, {DEMO_MEMORY_GIB} GiB, GPUs: {dict(gpus) or 'none found'}"
+        )
+
+    def _admin(self, username: str) -> str:
+        """Create the superuser; its password comes from the environment or a kept, generated one."""
+        password_file = settings.DATA_DIR / "admin-password"
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        if not password:
+            if not password_file.exists():
+                password_file.write_text(secrets.token_urlsafe(12))
+                password_file.chmod(0o600)
+            password = password_file.read_text().strip()
+        user, _ = get_user_model().objects.get_or_create(
+            username=username, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if not user.check_password(password):
+            user.set_password(password)
+            user.save()
+        return password
+
+    def _demo_project(self, username: str) -> Project:
+        user = get_user_model().objects.get(username=username)
+        project = Project.objects.filter(slug="demo").first()
+        if project is None:
+            project = project_create(slug="demo", owner=user, display_name="Demo")
+        Membership.objects.update_or_create(project=project, user=user, defaults={"role": Role.ADMIN})
+        return project
+
+    def _demo_quota(self, project: Project):
+        cpu = Flavor.objects.get(name="cpu")
+        ProjectQuota.objects.update_or_create(
+            project=project,
+            flavor=cpu,
+            defaults={"nominal_cpu": DEMO_CPU, "nominal_memory_gib": DEMO_MEMORY_GIB},
+        )
+        gpus = detect_gpus()
+        for flavor_name, count in gpus.items():
+            flavor, _ = Flavor.objects.get_or_create(
+                name=flavor_name, defaults={"display_name": flavor_name, "resource_name": "nvidia.com/gpu"}
+            )
+            ProjectQuota.objects.update_or_create(
+                project=project,
+                flavor=flavor,
+                defaults={
+                    "nominal_gpus": count,
+                    "nominal_cpu": flavor.cpu_per_gpu * count,
+                    "nominal_memory_gib": flavor.memory_gib_per_gpu * count,
+                },
+            )
+        return gpus

@@ -1,0 +1,105 @@
+"""Server-rendered pages of the console shell: dashboards and API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from mlplatform.core import selectors, services
+from mlplatform.core.context_processors import SESSION_KEY
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import ApiToken, Project, Role
+from mlplatform.quotas.selectors import quota_usage
+
+TOKEN_LIFETIMES = {"": None, "7": 7, "30": 30, "90": 90, "365": 365}
+
+
+def project_for_view(request: HttpRequest, slug: str, *, needs: Role = Role.VIEWER) -> Project:
+    """The project of a page, remembered as the user's current one; 404 for non-members."""
+    try:
+        project, _ = selectors.project_get_for_user(slug=slug, user=request.user, needs=needs)
+    except ApplicationError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            raise Http404(exc.message) from exc
+        raise
+    request.session[SESSION_KEY] = project.slug
+    return project
+
+
+def console_url(request: HttpRequest) -> str:
+    return settings.CONSOLE_URL or request.build_absolute_uri("/")
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    projects = selectors.projects_for_user(request.user)
+    overview = []
+    for project in projects:
+        rows = quota_usage(project)
+        gpu_rows = [row for row in rows if row.flavor.is_gpu]
+        chart = {
+            "labels": [row.flavor.title for row in gpu_rows],
+            "used": [row.used.gpus for row in gpu_rows],
+            "quota": [row.nominal.gpus for row in gpu_rows],
+        }
+        overview.append(
+            {"project": project, "quotas": rows, "chart": chart, "chart_id": f"chart-{project.slug}"}
+        )
+    return render(request, "core/dashboard.html", {"overview": overview})
+
+
+@login_required
+def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
+    obj = project_for_view(request, project)
+    context = {
+        "project": obj,
+        "quotas": quota_usage(obj),
+        "members": selectors.project_members(obj),
+        "role": selectors.project_role(obj, request.user),
+    }
+    return render(request, "core/project_dashboard.html", context)
+
+
+@login_required
+def storage(request: HttpRequest, project: str) -> HttpResponse:
+    obj = project_for_view(request, project)
+    return render(request, "core/storage.html", {"project": obj})
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    context = {"lifetimes": TOKEN_LIFETIMES, "console_url": console_url(request)}
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        days = TOKEN_LIFETIMES.get(request.POST.get("lifetime", ""))
+        expires_at = timezone.now() + timedelta(days=days) if days else None
+        try:
+            token, raw = services.api_token_create(user=request.user, name=name, expires_at=expires_at)
+        except ApplicationError as exc:
+            context.update(error=exc.message, name=name)
+        else:
+            context.update(new_token=raw, new_token_row=token)
+    context["tokens"] = selectors.api_tokens_for_user(request.user)
+    projects = selectors.projects_for_user(request.user)
+    context["snippet_project"] = request.session.get(SESSION_KEY) or next(
+        iter(projects.values_list("slug", flat=True)), "my-project"
+    )
+    return render(request, "core/tokens.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    services.api_token_revoke(token=token)
+    if request.headers.get("HX-Request"):
+        return render(request, "core/_token_row.html", {"token": token})
+    messages.success(request, f"Token '{token.name}' was revoked.")
+    return redirect("tokens")

@@ -1,0 +1,65 @@
+"""Shared fixtures: people with roles in a project, and API clients that act as them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from mlplatform.core.models import Role
+from mlplatform.core.services import api_token_create
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(slug="team-a", display_name="Team A")
+
+
+@pytest.fixture
+def member(project) -> Callable:
+    """member(role) -> a user with that role in `project`."""
+
+    def make(role: Role = Role.EDITOR, username: str | None = None):
+        user = UserFactory(**({"username": username} if username else {}))
+        MembershipFactory(project=project, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(member):
+    return member(Role.ADMIN, "alice")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="mallory")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="ops", is_staff=True)
+
+
+@pytest.fixture
+def token_for(db) -> Callable[..., str]:
+    def make(user, name: str = "test") -> str:
+        return api_token_create(user=user, name=name)[1]
+
+    return make
+
+
+@pytest.fixture
+def api(token_for) -> Callable[..., APIClient]:
+    """api(user) -> a REST client sending `Authorization: Bearer <a new token of user>`."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user, name=f'api-{id(client)}')}")
+        return client
+
+    return make

@@ -1,0 +1,80 @@
+"""Management commands admins script with: create_project and bootstrap."""
+
+from collections import Counter
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from mlplatform.core.management.commands import bootstrap
+from mlplatform.core.models import Membership, Project, Role
+from mlplatform.quotas.inventory import flavor_for_product
+from mlplatform.quotas.models import ProjectQuota
+from tests.factories import UserFactory
+
+
+def test_create_project_makes_the_owner_its_admin(db, capsys):
+    UserFactory(username="bob")
+
+    call_command("create_project", "nlp", "--owner", "bob", "--display-name", "NLP team")
+
+    project = Project.objects.get(slug="nlp")
+    assert project.display_name == "NLP team"
+    assert Membership.objects.get(project=project).role == Role.ADMIN
+    assert "nlp" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["Bad_Slug", "--owner", "bob"], "slug"), (["ok", "--owner", "nobody"], "nobody")],
+)
+def test_create_project_refuses_bad_input(db, args, message):
+    UserFactory(username="bob")
+
+    with pytest.raises(CommandError, match=message):
+        call_command("create_project", *args)
+    assert not Project.objects.exists()
+
+
+def test_create_project_refuses_a_duplicate(db):
+    UserFactory(username="bob")
+    call_command("create_project", "nlp", "--owner", "bob")
+
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_project", "nlp", "--owner", "bob")
+
+
+def test_bootstrap_gives_the_admin_a_generous_demo_project_and_can_run_again(db, monkeypatch, capsys):
+    # This machine has no GPU: nvidia-smi's answer is the one thing stood in for.
+    monkeypatch.setattr(bootstrap, "detect_gpus", lambda: Counter({"nvidia-a100-80gb": 2}))
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "root")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "s3cret-pass")
+
+    call_command("bootstrap")
+    call_command("bootstrap")
+
+    demo = Project.objects.get(slug="demo")
+    membership = Membership.objects.get(project=demo)
+    assert (membership.user.username, membership.role) == ("root", Role.ADMIN)
+    assert membership.user.is_superuser
+    assert membership.user.check_password("s3cret-pass")
+    cpu = ProjectQuota.objects.get(project=demo, flavor__name="cpu")
+    assert cpu.nominal_cpu >= 64
+    assert cpu.nominal_memory_gib >= 256
+    gpu = ProjectQuota.objects.get(project=demo, flavor__name="nvidia-a100-80gb")
+    assert gpu.nominal_gpus == 2
+    assert "login: root / s3cret-pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("product", "flavor"),
+    [
+        ("NVIDIA A100-SXM4-80GB", "nvidia-a100-80gb"),
+        ("NVIDIA A100-PCIE-40GB", "nvidia-a100-40gb"),
+        ("NVIDIA H100 80GB HBM3", "nvidia-h100-80gb"),
+        ("NVIDIA H200", "nvidia-h200-141gb"),
+        ("Tesla T4", "nvidia-tesla-t4"),
+        ("NVIDIA GeForce RTX 4090", "nvidia-gpu"),
+    ],
+)
+def test_gpus_found_by_nvidia_smi_map_to_catalog_flavors(product, flavor):
+    assert flavor_for_product(product) == flavor
