@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
