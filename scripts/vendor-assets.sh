@@ -14,6 +14,8 @@ cp "$work"/bootstrap-icons/package/font/bootstrap-icons.min.css "$work"/bootstra
 cp "$work"/bootstrap-icons/package/font/fonts/bootstrap-icons.woff2 "$work"/bootstrap-icons/package/font/fonts/bootstrap-icons.woff "$out"/bootstrap-icons/fonts/
 cp "$work"/htmx.org/package/dist/htmx.min.js "$work"/htmx.org/package/LICENSE "$out"/htmx/
 cp "$work"/chart.js/package/dist/chart.umd.min.js "$work"/chart.js/package/LICENSE.md "$out"/chart.js/
+# Source maps are not vendored: drop the comments that point at them (collectstatic follows them).
+find "$out" -type f \( -name '*.js' -o -name '*.css' \) -exec sed -i -E '/sourceMappingURL=/d' {} +
 cat > "$out"/README.md <<MD
 # Vendored front-end assets
 

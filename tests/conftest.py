@@ -63,3 +63,11 @@ def api(token_for) -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_queue_per_test_process(worker_id):
+    """xdist workers share one Redis: each consumes only the tasks it sent itself."""
+    from mlplatform.celery import app
+
+    app.conf.task_default_queue = f"tests-{worker_id}"

@@ -18,6 +18,7 @@ from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import ApiToken, Project, Role
 from mlplatform.quotas.selectors import quota_usage
 
+NEW_TOKEN_KEY = "new_api_token"
 TOKEN_LIFETIMES = {"": None, "7": 7, "30": 30, "90": 90, "365": 365}
 
 
@@ -85,7 +86,11 @@ def tokens(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             context.update(error=exc.message, name=name)
         else:
-            context.update(new_token=raw, new_token_row=token)
+            # Post/redirect/get: the token is shown on the next page only, and a reload cannot repost.
+            request.session[NEW_TOKEN_KEY] = {"id": token.pk, "token": raw}
+            return redirect("tokens")
+    if new := request.session.pop(NEW_TOKEN_KEY, None):
+        context.update(new_token=new["token"], new_token_row=ApiToken.objects.filter(pk=new["id"]).first())
     context["tokens"] = selectors.api_tokens_for_user(request.user)
     projects = selectors.projects_for_user(request.user)
     context["snippet_project"] = request.session.get(SESSION_KEY) or next(

@@ -1,0 +1,128 @@
+"""The console in headless Chromium (Debian's chromium, driven by Playwright).
+
+Screenshots land in test-artifacts/ so that a person can look at the pages.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlplatform.core.models import ApiToken, Role
+from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, quota
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright runs an event loop in this thread; the ORM calls of the test stay synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _login(page, live_server, username: str):
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_login_shows_the_dashboard_with_quota_bars(page, live_server, project, admin_user):
+    quota(project, "nvidia-a100-80gb", nominal_gpus=8, nominal_cpu=96, nominal_memory_gib=1360)
+    quota(project, "nvidia-tesla-t4", nominal_gpus=4, nominal_cpu=16, nominal_memory_gib=64)
+    quota(project, "cpu", nominal_cpu=64, nominal_memory_gib=256)
+    vision = ProjectFactory(slug="vision", display_name="Vision")
+    MembershipFactory(project=vision, user=admin_user, role=Role.VIEWER)
+
+    _login(page, live_server, "alice")
+
+    page.get_by_role("heading", name="Dashboard", exact=True).wait_for()
+    team = page.get_by_role("region", name="Team A")
+    assert (
+        team.get_by_role("progressbar", name="GPUs of nvidia-a100-80gb in use").get_attribute("aria-valuemax")
+        == "8"
+    )
+    assert team.locator("canvas.quota-chart").count() == 1
+    page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 1")
+    _shot(page, "dashboard")
+
+    # the project switcher leads to the other project's pages
+    page.get_by_role("button", name="Switch project").click()
+    page.get_by_role("link", name=re.compile("Vision")).click()
+    page.get_by_role("heading", name="Vision", exact=True).wait_for()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Training").click()
+    page.get_by_role("heading", name="Training jobs", exact=True).wait_for()
+    assert "/projects/vision/training/" in page.url
+
+
+def test_a_user_creates_a_token_sees_the_snippet_once_and_revokes_it(page, live_server, project, admin_user):
+    _login(page, live_server, "alice")
+    page.get_by_role("link", name="API tokens").first.click()
+
+    page.get_by_label("Name").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("mlp_")
+    snippet = page.locator("#snippet").inner_text()
+    assert f'Credentials("{token}")' in snippet
+    assert f'"api_endpoint": "{live_server.url}/"' in snippet
+    assert 'parent="projects/team-a"' in snippet
+    _shot(page, "tokens")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("row", name=re.compile("laptop")).get_by_role("button", name="Revoke").click()
+    page.get_by_role("row", name=re.compile("laptop")).get_by_text("revoked").wait_for()
+    assert ApiToken.objects.get(name="laptop").revoked_at is not None
+
+    page.reload()
+    assert page.locator("#new-token").count() == 0  # shown once, never again
+
+
+def test_non_members_get_404_on_project_pages(page, live_server, project, outsider):
+    _login(page, live_server, "mallory")
+    page.get_by_role("heading", name="Dashboard", exact=True).wait_for()
+
+    response = page.goto(f"{live_server.url}/projects/team-a/")
+
+    assert response.status == 404
+    assert page.get_by_text("You are not in any project yet").count() == 0
