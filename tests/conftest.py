@@ -65,6 +65,17 @@ def api(token_for) -> Callable[..., APIClient]:
     return make
 
 
+@pytest.fixture
+def seeded_catalog(transactional_db):
+    """Transactional tests (live servers, real workers) start from a flushed database, which
+    the data migration's GPU catalog does not survive: put it back."""
+    from mlplatform.quotas.catalog import seed_catalog
+    from mlplatform.quotas.models import AcceleratorType, Flavor, MachineType
+
+    if not Flavor.objects.exists():
+        seed_catalog(Flavor, AcceleratorType, MachineType)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _celery_queue_per_test_process(worker_id):
     """xdist workers share one Redis: each consumes only the tasks it sent itself."""

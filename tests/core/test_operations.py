@@ -71,7 +71,7 @@ def _wait_for(condition, timeout: float = 15.0) -> bool:
     return False
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_tasks_from_the_broker_and_metrics_count_them(admin_user):
     # given a token revoked long ago, and the task counters as they are now
     old = ApiToken.objects.create(user=admin_user, name="old", prefix="mlp_x", digest="d" * 64)

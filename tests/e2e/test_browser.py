@@ -18,7 +18,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"
     ),
@@ -30,6 +30,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     # Playwright runs an event loop in this thread; the ORM calls of the test stay synchronous.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -44,10 +45,14 @@ def browser():
         )
         yield browser
         browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, seeded_catalog):
     context = browser.new_context(viewport={"width": 1360, "height": 860})
     page = context.new_page()
     yield page

@@ -6,7 +6,7 @@ from googleapiclient import discovery
 
 
 @pytest.fixture
-def google_api(live_server, token_for) -> Callable:
+def google_api(live_server, token_for, seeded_catalog) -> Callable:
     """google_api(user, "ml", "v1") -> the real googleapiclient, pointed at the live console."""
 
     def build(user, api: str = "ml", version: str = "v1", token: str | None = None):

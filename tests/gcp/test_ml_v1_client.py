@@ -15,8 +15,8 @@ from mlplatform.gcp.services import operation_create, operation_finish
 from tests.factories import quota
 from training_app.models import Job
 
-# A live server needs committed rows; serialized rollback restores the seeded GPU catalog.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# A live server needs committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _error(exc: HttpError) -> dict:
