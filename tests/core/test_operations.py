@@ -1,5 +1,9 @@
 """/healthz and /metrics, and Celery tasks run by a real worker over the real broker."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -90,3 +94,21 @@ def test_a_real_worker_runs_tasks_from_the_broker_and_metrics_count_them(admin_u
     assert not ApiToken.objects.filter(pk=old.pk).exists()
     metrics = Client().get("/metrics").content.decode()
     assert f'mlplatform_celery_tasks_total{{outcome="succeeded",task="{counter.split("|")[0]}"}}' in metrics
+
+
+def test_log_format_json_writes_one_json_object_per_line(tmp_path):
+    script = (
+        "import logging, django; django.setup(); "
+        "logging.getLogger('mlplatform.demo').warning('quota %s', 'full')"
+    )
+    env = {**os.environ, "LOG_FORMAT": "json", "DATA_DIR": str(tmp_path)}
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+    record = json.loads(done.stderr.strip().splitlines()[-1])
+    assert (record["level"], record["logger"], record["message"]) == (
+        "WARNING",
+        "mlplatform.demo",
+        "quota full",
+    )
+    assert "time" in record
