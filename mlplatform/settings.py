@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "mlplatform.core",
     "mlplatform.quotas",
     "mlplatform.gcp",
+    "mlplatform.storage",
     "notebooks_app",
     "training_app",
     "prediction_app",
@@ -73,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mlplatform.core.middleware.ApplicationErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -203,6 +205,15 @@ CONSOLE_URL = env("CONSOLE_URL", default="")
 # Locations (AI Platform / Workbench regions) this console serves; the embedded default is local.
 PLATFORM_LOCATIONS = env.list("PLATFORM_LOCATIONS", default=["local"])
 API_TOKEN_PREFIX = "mlp_"
+
+# --- Object storage ---------------------------------------------------------------------
+# Fernet keys that encrypt storage credentials at rest; the first encrypts, all decrypt.
+# Unset: one key derived from DJANGO_SECRET_KEY.
+STORAGE_ENCRYPTION_KEYS = env.list("STORAGE_ENCRYPTION_KEYS", default=[])
+# Folders that local buckets live in (bucket `demo` is STORAGE_LOCAL_ROOT/demo).
+STORAGE_LOCAL_ROOT = Path(env("STORAGE_LOCAL_ROOT", default=str(DATA_DIR / "buckets")))
+# The largest upload the console accepts, in bytes (default 5 GiB).
+STORAGE_UPLOAD_MAX_BYTES = env.int("STORAGE_UPLOAD_MAX_BYTES", default=5 * 1024**3)
 
 # --- Logging ----------------------------------------------------------------------------
 LOG_FORMAT = env("LOG_FORMAT", default="text")

@@ -25,6 +25,8 @@ class ErrorCode(enum.Enum):
     INTERNAL = (13, 500)
     UNAVAILABLE = (14, 503)
     UNAUTHENTICATED = (16, 401)
+    # Not a google.rpc code of its own (Google answers INVALID_ARGUMENT); the native API says 413.
+    REQUEST_TOO_LARGE = (3, 413)
 
     def __init__(self, rpc_code: int, http_status: int):
         self.rpc_code = rpc_code

@@ -12,7 +12,7 @@ urlpatterns = [
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("projects/<str:project>/", views.project_dashboard, name="project-dashboard"),
-    path("projects/<str:project>/storage/", views.storage, name="storage"),
+    path("projects/<str:project>/storage/", include("mlplatform.storage.urls")),
     path("projects/<str:project>/notebooks/", include("notebooks_app.urls")),
     path("projects/<str:project>/training/", include("training_app.urls")),
     path("projects/<str:project>/prediction/", include("prediction_app.urls")),

@@ -7,14 +7,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from mlplatform.core import selectors, services
 from mlplatform.core.context_processors import SESSION_KEY
-from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import ApiToken, Project, Role
 from mlplatform.quotas.selectors import quota_usage
 
@@ -23,13 +23,9 @@ TOKEN_LIFETIMES = {"": None, "7": 7, "30": 30, "90": 90, "365": 365}
 
 
 def project_for_view(request: HttpRequest, slug: str, *, needs: Role = Role.VIEWER) -> Project:
-    """The project of a page, remembered as the user's current one; 404 for non-members."""
-    try:
-        project, _ = selectors.project_get_for_user(slug=slug, user=request.user, needs=needs)
-    except ApplicationError as exc:
-        if exc.code is ErrorCode.NOT_FOUND:
-            raise Http404(exc.message) from exc
-        raise
+    """The project of a page, remembered as the user's current one; 404 for non-members,
+    403 for a role below `needs` (ApplicationErrorMiddleware answers both)."""
+    project, _ = selectors.project_get_for_user(slug=slug, user=request.user, needs=needs)
     request.session[SESSION_KEY] = project.slug
     return project
 
@@ -66,12 +62,6 @@ def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
         "role": selectors.project_role(obj, request.user),
     }
     return render(request, "core/project_dashboard.html", context)
-
-
-@login_required
-def storage(request: HttpRequest, project: str) -> HttpResponse:
-    obj = project_for_view(request, project)
-    return render(request, "core/storage.html", {"project": obj})
 
 
 @login_required

@@ -9,6 +9,7 @@ from mlplatform.core.management.commands import bootstrap
 from mlplatform.core.models import Membership, Project, Role
 from mlplatform.quotas.inventory import flavor_for_product
 from mlplatform.quotas.models import ProjectQuota
+from mlplatform.storage.models import StorageConnection
 from tests.factories import UserFactory
 
 
@@ -43,7 +44,10 @@ def test_create_project_refuses_a_duplicate(db):
         call_command("create_project", "nlp", "--owner", "bob")
 
 
-def test_bootstrap_gives_the_admin_a_generous_demo_project_and_can_run_again(db, monkeypatch, capsys):
+def test_bootstrap_gives_the_admin_a_generous_demo_project_and_can_run_again(
+    db, monkeypatch, capsys, settings, tmp_path
+):
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
     # This machine has no GPU: nvidia-smi's answer is the one thing stood in for.
     monkeypatch.setattr(bootstrap, "detect_gpus", lambda: Counter({"nvidia-a100-80gb": 2}))
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "root")
@@ -63,6 +67,9 @@ def test_bootstrap_gives_the_admin_a_generous_demo_project_and_can_run_again(db,
     gpu = ProjectQuota.objects.get(project=demo, flavor__name="nvidia-a100-80gb")
     assert gpu.nominal_gpus == 2
     assert "login: root / s3cret-pass" in capsys.readouterr().out
+    local = StorageConnection.objects.get(project=demo)
+    assert (local.kind, local.default_uri, local.is_default) == ("local", "gs://demo/", True)
+    assert (settings.STORAGE_LOCAL_ROOT / "demo").is_dir()
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 
 from mlplatform.core.models import ApiToken, Role
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, quota
+from tests.storage.conftest import gcs_bucket_factory, gcs_endpoint, s3_bucket_factory, s3_endpoint  # noqa: F401
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -131,3 +132,34 @@ def test_non_members_get_404_on_project_pages(page, live_server, project, outsid
 
     assert response.status == 404
     assert page.get_by_text("You are not in any project yet").count() == 0
+
+
+def test_a_project_admin_adds_s3_tests_it_and_uploads_through_the_browser(
+    page, live_server, project, admin_user, s3_endpoint, s3_bucket_factory, tmp_path
+):
+    s3_bucket_factory("team-a-browser")
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/team-a/storage/")
+
+    page.get_by_label("Name").fill("ceph")
+    page.get_by_label("Buckets").fill("team-a-browser")
+    page.get_by_label("Endpoint URL").fill(s3_endpoint)
+    page.get_by_label("Access key ID").fill("AKIABROWSER")
+    page.get_by_label("Secret access key").fill("browser-secret-never-shown")
+    page.get_by_role("button", name="Add connection").click()
+    page.get_by_role("button", name="Test connection").click()
+    page.get_by_text("team-a-browser: delete").wait_for()
+    assert page.locator(".checks .text-danger").count() == 0
+    assert "browser-secret-never-shown" not in page.content()
+    _shot(page, "storage")
+
+    page.get_by_role("link", name="s3://team-a-browser").click()
+    upload = tmp_path / "metrics.json"
+    upload.write_text('{"accuracy": 0.97}')
+    page.locator("#file-input").set_input_files(str(upload))
+    page.get_by_role("cell", name="metrics.json").wait_for()
+    _shot(page, "browse")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "metrics.json"

@@ -13,6 +13,8 @@ from mlplatform.core.models import Membership, Project, Role
 from mlplatform.core.services import project_create
 from mlplatform.quotas.inventory import detect_gpus
 from mlplatform.quotas.models import Flavor, ProjectQuota
+from mlplatform.storage.models import StorageConnection
+from mlplatform.storage.services import storage_connection_create
 
 DEMO_CPU = Decimal(64)
 DEMO_MEMORY_GIB = Decimal(256)
@@ -27,6 +29,7 @@ class Command(BaseCommand):
             password = self._admin(username)
             project = self._demo_project(username)
             gpus = self._demo_quota(project)
+            self._demo_bucket(project)
         self.stdout.write(f"login: {username} / {password}")
         self.stdout.write(
             f"demo quota: {DEMO_CPU} vCPUs, {DEMO_MEMORY_GIB} GiB, GPUs: {dict(gpus) or 'none found'}"
@@ -56,6 +59,14 @@ class Command(BaseCommand):
             project = project_create(slug="demo", owner=user, display_name="Demo")
         Membership.objects.update_or_create(project=project, user=user, defaults={"role": Role.ADMIN})
         return project
+
+    def _demo_bucket(self, project: Project) -> None:
+        """A local bucket named `demo`, so that gs://demo/... URIs work offline right away."""
+        if not StorageConnection.objects.filter(project=project, name="local").exists():
+            storage_connection_create(
+                project=project, name="local", kind="local", buckets=["demo"], make_default=True
+            )
+        self.stdout.write(f"demo bucket: gs://demo/ in {settings.STORAGE_LOCAL_ROOT / 'demo'}")
 
     def _demo_quota(self, project: Project):
         cpu = Flavor.objects.get(name="cpu")

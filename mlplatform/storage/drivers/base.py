@@ -1,0 +1,98 @@
+"""The interface every object-storage driver implements (s3, gcs, local).
+
+Drivers know nothing about projects or permissions: `mlplatform.storage.services` decides
+who may reach which bucket, then calls a driver built from a StorageConnection.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class StorageError(Exception):
+    """A failure of the store, with a message a user can act on."""
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class BucketNotFound(StorageError):
+    pass
+
+
+class AccessDenied(StorageError):
+    """The store refused the connection's credentials."""
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot be reached (network, endpoint, timeout)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    updated: datetime | None = None
+    content_type: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    objects: list[ObjectInfo] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)  # "folders", each ending with '/'
+    next_page_token: str | None = None
+
+
+class StorageDriver(abc.ABC):
+    """Operations on one store. Keys never start with '/'. Reads and writes are streams."""
+
+    @abc.abstractmethod
+    def list(
+        self, bucket: str, prefix: str = "", *, page_size: int = 1000, page_token: str | None = None
+    ) -> ListPage:
+        """Objects and sub-prefixes directly under `prefix` ('/' is the delimiter)."""
+
+    @abc.abstractmethod
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        """Raises ObjectNotFound."""
+
+    @abc.abstractmethod
+    def read(self, bucket: str, key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks, without loading it whole. Raises ObjectNotFound."""
+
+    @abc.abstractmethod
+    def write(
+        self,
+        bucket: str,
+        key: str,
+        stream: BinaryIO,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Store the stream as the object. All or nothing: when reading the stream or the
+        upload fails, no object (and no partial object) is left behind."""
+
+    @abc.abstractmethod
+    def delete(self, bucket: str, key: str) -> None:
+        """Raises ObjectNotFound."""
+
+    @abc.abstractmethod
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> ObjectInfo:
+        """Copy within the same store. Raises ObjectNotFound."""
+
+    def download_url(self, bucket: str, key: str, *, expires_in: int = 3600) -> str | None:
+        """A time-limited URL to download the object directly, where the store supports one."""
+        return None
+
+    @abc.abstractmethod
+    def check_bucket(self, bucket: str) -> None:
+        """Raises BucketNotFound, AccessDenied or StorageUnavailable."""
