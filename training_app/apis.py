@@ -8,7 +8,6 @@ import hashlib
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mlplatform.gcp.paging import paginate
 from mlplatform.gcp.proto import timestamp
 from mlplatform.gcp.views import GoogleApiView
 from training_app.models import Job
@@ -38,14 +37,10 @@ class JobListApi(GoogleApiView):
 
     def get(self, request: Request, project: str) -> Response:
         obj = self.project(project)
-        page_size, page_token, filter_text = self.list_params(request)
-        page = paginate(
-            jobs_list(project=obj, filter_text=filter_text),
-            page_size=page_size,
-            page_token=page_token,
-            scope=f"{obj.pk}/{filter_text}",
+        return self.paged(
+            request,
+            lambda filter_text: jobs_list(project=obj, filter_text=filter_text),
+            key="jobs",
+            to_json=job_json,
+            scope=str(obj.pk),
         )
-        body = {"jobs": [job_json(job) for job in page.items]}
-        if page.next_page_token:
-            body["nextPageToken"] = page.next_page_token
-        return Response(body)

@@ -6,6 +6,9 @@ so `googleapiclient.discovery.build("ml", "v1", ...)` pointed at the console wor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.db.models import QuerySet
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,10 +38,22 @@ class GoogleApiView(APIView):
         project, _ = project_get_for_user(slug=slug, user=self.request.user, needs=needs)
         return project
 
-    def list_params(self, request: Request) -> tuple[int, str, str]:
-        """`pageSize`, `pageToken` and `filter` of a list call."""
+    def paged(
+        self, request: Request, query: Callable[[str], QuerySet], *, key: str, to_json, scope: str
+    ) -> Response:
+        """A list method's answer: one page of `query(filter)`, newest first, and the next page's token."""
         params = request.query_params
-        return page_size_from(params.get("pageSize")), params.get("pageToken", ""), params.get("filter", "")
+        filter_text = params.get("filter", "")
+        page = paginate(
+            query(filter_text),
+            page_size=page_size_from(params.get("pageSize")),
+            page_token=params.get("pageToken", ""),
+            scope=f"{scope}/{filter_text}",
+        )
+        body = {key: [to_json(item) for item in page.items]}
+        if page.next_page_token:
+            body["nextPageToken"] = page.next_page_token
+        return Response(body)
 
 
 def operation_json(operation: Operation) -> dict:
@@ -85,7 +100,7 @@ def location_json(project: Project, location: str, accelerators: list[str]) -> d
 class LocationListApi(GoogleApiView):
     def get(self, request: Request, project: str) -> Response:
         obj = self.project(project)
-        self.list_params(request)  # validates pageSize; there are never more locations than one page
+        page_size_from(request.query_params.get("pageSize"))  # validated; all locations fit one page
         accelerators = selectors.project_accelerator_types(obj)
         locations = [location_json(obj, name, accelerators) for name in selectors.locations_list()]
         return Response({"locations": locations})
@@ -103,18 +118,15 @@ class OperationListApi(GoogleApiView):
         obj = self.project(project)
         if location:
             selectors.location_get(location=location)
-        page_size, page_token, filter_text = self.list_params(request)
-        operations = selectors.operations_list(project=obj, location=location, filter_text=filter_text)
-        page = paginate(
-            operations.select_related("project"),
-            page_size=page_size,
-            page_token=page_token,
-            scope=f"{obj.pk}/{location}/{filter_text}",
+        return self.paged(
+            request,
+            lambda filter_text: selectors.operations_list(
+                project=obj, location=location, filter_text=filter_text
+            ).select_related("project"),
+            key="operations",
+            to_json=operation_json,
+            scope=f"{obj.pk}/{location}",
         )
-        body = {"operations": [operation_json(op) for op in page.items]}
-        if page.next_page_token:
-            body["nextPageToken"] = page.next_page_token
-        return Response(body)
 
 
 class OperationApi(GoogleApiView):

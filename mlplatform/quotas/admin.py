@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from mlplatform.quotas.models import AcceleratorType, Cohort, Flavor, MachineType, ProjectQuota
 from mlplatform.quotas.selectors import Resources, usage_by_flavor
+from mlplatform.quotas.services import QUOTA_FIELDS
 
 
 class AcceleratorTypeInline(admin.TabularInline):
@@ -49,20 +50,7 @@ class CohortAdmin(admin.ModelAdmin):
 class ProjectQuotaInline(admin.TabularInline):
     model = ProjectQuota
     extra = 0
-    fields = [
-        "flavor",
-        "nominal_gpus",
-        "nominal_cpu",
-        "nominal_memory_gib",
-        "in_use",
-        "cohort",
-        "gpu_borrowing_limit",
-        "gpu_lending_limit",
-        "cpu_borrowing_limit",
-        "cpu_lending_limit",
-        "memory_borrowing_limit_gib",
-        "memory_lending_limit_gib",
-    ]
+    fields = ["flavor", *QUOTA_FIELDS[:3], "in_use", "cohort", *QUOTA_FIELDS[3:]]
     readonly_fields = ["in_use"]
 
     def get_formset(self, request, obj=None, **kwargs):

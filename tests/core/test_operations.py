@@ -61,6 +61,7 @@ def test_celery_is_json_only_with_time_limits_and_a_beat_schedule():
     assert (conf.task_serializer, conf.accept_content) == ("json", ["json"])
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
     assert conf.worker_hijack_root_logger is False
+    app.loader.import_default_modules()  # as a worker does: autodiscovers every app's tasks
     scheduled = {entry["task"] for entry in conf.beat_schedule.values()}
     assert scheduled <= set(app.tasks)  # every scheduled task exists
     assert "mlplatform.gcp.tasks.operations_purge" in scheduled

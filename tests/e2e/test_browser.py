@@ -12,7 +12,6 @@ import pytest
 
 from mlplatform.core.models import ApiToken, Role
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, quota
-from tests.storage.conftest import gcs_bucket_factory, gcs_endpoint, s3_bucket_factory, s3_endpoint  # noqa: F401
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
