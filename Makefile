@@ -33,7 +33,8 @@ lock:
 	rm -rf /tmp/mlplatform-lock && $(PYTHON) -m venv /tmp/mlplatform-lock
 	/tmp/mlplatform-lock/bin/pip install --quiet --upgrade pip
 	/tmp/mlplatform-lock/bin/pip install --quiet -r requirements.in
-	/tmp/mlplatform-lock/bin/pip freeze --all | grep -vE '^(pip|setuptools|wheel)==' > requirements.lock
+	{ echo '# Pinned by `make lock` from requirements.in; `make run` and `make test` install exactly this.'; \
+	  /tmp/mlplatform-lock/bin/pip freeze --all | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.lock
 
 vendor:
 	scripts/vendor-assets.sh

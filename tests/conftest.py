@@ -11,6 +11,8 @@ from mlplatform.core.models import Role
 from mlplatform.core.services import api_token_create
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
+pytest_plugins = ["tests.stores"]
+
 
 @pytest.fixture
 def project(db):

@@ -20,6 +20,9 @@ from googleapiclient import discovery
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# One console for the module: its tests stay on one xdist worker (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("embedded-console")
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -62,8 +65,14 @@ def console(tmp_path_factory):
         assert process.poll() is None, process.stdout.read()
         time.sleep(0.3)
     yield {"url": url, "env": env, "login": login, "process": process}
-    if process.poll() is None:
-        process.kill()
+    if process.poll() is None:  # stop it as Ctrl-C would, so that no child outlives the test
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            for child in psutil.Process(process.pid).children(recursive=True):
+                child.kill()
+            process.kill()
 
 
 def test_the_embedded_console_serves_health_pages_and_the_google_api(console):
