@@ -11,7 +11,14 @@ app = Celery("mlplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+_every = float(os.environ.get("COMPUTE_SYNC_SECONDS", "5"))
+
 app.conf.beat_schedule = {
+    # Admission runs after every submission and finish too; the periodic pass applies quota
+    # changes made in admin and fails workloads that waited too long.
+    "admit-workloads": {"task": "mlplatform.compute.tasks.admit_workloads", "schedule": _every * 3},
+    "sync-workloads": {"task": "mlplatform.compute.tasks.sync_workloads", "schedule": _every},
+    "collect-garbage": {"task": "mlplatform.compute.tasks.collect_garbage", "schedule": 300.0},
     "purge-finished-operations": {
         "task": "mlplatform.gcp.tasks.operations_purge",
         "schedule": crontab(minute=17),

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "mlplatform.quotas",
     "mlplatform.gcp",
     "mlplatform.storage",
+    "mlplatform.compute",
     "notebooks_app",
     "training_app",
     "prediction_app",
@@ -233,3 +234,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Compute --------------------------------------------------------------------------------
+# Where admitted workloads run: "local" (child processes; the embedded default) or "kubernetes"
+# (in-cluster config or KUBECONFIG). Empty: kubernetes when a cluster is configured, else local.
+COMPUTE_BACKEND = env("COMPUTE_BACKEND", default="")
+# The local backend's GPUs: empty detects them with nvidia-smi; "0" none; "0,1" those indexes.
+LOCAL_GPUS = env("LOCAL_GPUS", default="")
+# How often the periodic admission and status passes run, in seconds.
+COMPUTE_SYNC_SECONDS = env.int("COMPUTE_SYNC_SECONDS", default=5)

@@ -28,6 +28,11 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 
 
+class QueueingStrategy(models.TextChoices):
+    BEST_EFFORT_FIFO = "BestEffortFIFO", "BestEffortFIFO: what fits goes ahead of what does not"
+    STRICT_FIFO = "StrictFIFO", "StrictFIFO: nothing passes the head of the queue"
+
+
 class Project(models.Model):
     """A tenant: one Kubernetes namespace, one queue, one `{project}` in the Google-style URLs."""
 
@@ -40,6 +45,14 @@ class Project(models.Model):
     display_name = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    queueing_strategy = models.CharField(
+        max_length=16, choices=QueueingStrategy.choices, default=QueueingStrategy.BEST_EFFORT_FIFO
+    )
+    max_queue_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Fail a workload that waited longer than this for quota; empty: wait as long as it takes.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from mlplatform.core.models import Project
 from mlplatform.quotas.models import Flavor, ProjectQuota
@@ -40,12 +40,18 @@ def flavors_list() -> QuerySet[Flavor]:
 
 
 def usage_by_flavor(project: Project) -> dict[int, Resources]:
-    """What the project's admitted workloads hold, per flavor id.
+    """What the project's admitted workloads hold, per flavor id (zero until it has some)."""
+    from mlplatform.compute.models import Workload, WorkloadRequest
 
-    Workloads are the unit of quota; until a project has admitted ones this is empty,
-    so every quota shows zero usage.
-    """
-    return {}
+    totals = (
+        WorkloadRequest.objects.filter(workload__project=project, workload__state__in=Workload.HOLDING)
+        .values("flavor_id")
+        .annotate(gpus=Sum("gpus"), cpu=Sum("cpu"), memory_gib=Sum("memory_gib"))
+    )
+    return {
+        row["flavor_id"]: Resources(gpus=row["gpus"], cpu=row["cpu"], memory_gib=row["memory_gib"])
+        for row in totals
+    }
 
 
 def quota_usage(project: Project) -> list[QuotaUsage]:

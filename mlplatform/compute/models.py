@@ -1,0 +1,127 @@
+"""Workloads: the unit that is queued, admitted against quota, run on a backend and accounted for."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from mlplatform.core.models import Project
+from mlplatform.quotas.models import Flavor
+
+
+class Workload(models.Model):
+    class Kind(models.TextChoices):
+        BATCH = "batch"
+        SERVICE = "service"
+        NOTEBOOK = "notebook"
+
+    class State(models.TextChoices):
+        QUEUED = "QUEUED"
+        ADMITTED = "ADMITTED"
+        STARTING = "STARTING"
+        RUNNING = "RUNNING"
+        SUCCEEDED = "SUCCEEDED"
+        FAILED = "FAILED"
+        CANCELLING = "CANCELLING"
+        CANCELLED = "CANCELLED"
+
+    # States whose workloads hold their quota; the others hold none.
+    HOLDING = (State.ADMITTED, State.STARTING, State.RUNNING, State.CANCELLING)
+    ON_BACKEND = (State.STARTING, State.RUNNING, State.CANCELLING)
+    FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workloads")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=63, help_text="The spec's name: a DNS-1123 label.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="workloads"
+    )
+    priority = models.IntegerField(default=0)
+    spec = models.JSONField(help_text="The WorkloadSpec (mlplatform.compute.spec) as JSON.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    reason = models.CharField(
+        max_length=500, blank=True, help_text="Why it waits, or why it ended, in one line."
+    )
+    queue_position = models.PositiveIntegerField(null=True, blank=True)
+    max_wait_seconds = models.PositiveIntegerField(null=True, blank=True)
+    backend = models.CharField(max_length=16, blank=True, help_text="Where it runs: local or kubernetes.")
+    replicas = models.JSONField(default=list, blank=True, help_text="Per-replica states from the backend.")
+    evictions = models.PositiveIntegerField(default=0)
+    gpu_hours = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    admitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "-priority", "created_at"], name="workload_queue"),
+            models.Index(fields=["project", "state"], name="workload_project_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("workload-detail", kwargs={"project": self.project.slug, "workload": self.id})
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(request.gpus for request in self.requests.all())
+
+
+class WorkloadRequest(models.Model):
+    """What a workload asks for of one flavor, all replicas together: what quota counts."""
+
+    workload = models.ForeignKey(Workload, on_delete=models.CASCADE, related_name="requests")
+    flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="+")
+    gpus = models.PositiveIntegerField(default=0)
+    cpu = models.DecimalField(max_digits=10, decimal_places=3, default=Decimal(0))
+    memory_gib = models.DecimalField(max_digits=12, decimal_places=3, default=Decimal(0))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workload", "flavor"], name="workload_request_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workload}: {self.gpus} x {self.flavor}"
+
+
+class WorkloadEvent(models.Model):
+    """One transition of a workload, with its reason: the page's event log."""
+
+    workload = models.ForeignKey(Workload, on_delete=models.CASCADE, related_name="events")
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    state = models.CharField(max_length=16, choices=Workload.State.choices)
+    previous = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["time", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.workload}: {self.previous or '-'} -> {self.state}"
+
+
+class AdmissionLock(models.Model):
+    """One row that every admission pass locks first, so two passes never count the same quota.
+
+    Under PostgreSQL the UPDATE takes the row lock until commit; under SQLite it takes the
+    database's write lock. Either way a second pass waits and then sees the first one's result.
+    """
+
+    passes = models.PositiveBigIntegerField(default=0)
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"admission lock ({self.passes} passes)"

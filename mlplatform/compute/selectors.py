@@ -1,0 +1,139 @@
+"""Reads for workloads, queues and quota usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+
+from mlplatform.compute import admission
+from mlplatform.compute.models import Workload, WorkloadRequest
+from mlplatform.core.models import Project
+from mlplatform.quotas.models import ProjectQuota
+
+State = Workload.State
+
+
+def workloads_list(*, project: Project | None = None, states: Iterable[str] = ()) -> QuerySet[Workload]:
+    workloads = Workload.objects.select_related("project", "owner").prefetch_related("requests__flavor")
+    if project is not None:
+        workloads = workloads.filter(project=project)
+    states = list(states)
+    if states:
+        workloads = workloads.filter(state__in=states)
+    return workloads
+
+
+def workload_get(*, project: Project, workload_id) -> Workload | None:
+    return workloads_list(project=project).filter(id=workload_id).first()
+
+
+def queue(*, project: Project | None = None) -> dict[str, list[Workload]]:
+    """Running (holding quota) and pending workloads, pending in queue order."""
+    running = workloads_list(project=project, states=Workload.HOLDING).order_by("admitted_at", "created_at")
+    pending = workloads_list(project=project, states=[State.QUEUED]).order_by(
+        "project__slug", "queue_position", "-priority", "created_at"
+    )
+    return {"running": list(running), "pending": list(pending)}
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+Key = tuple[str, str]  # (project slug, flavor name)
+
+
+def usage(*, projects: Iterable[Project] | None = None) -> dict[Key, admission.Amounts]:
+    """What admitted workloads hold, per (project, flavor): one grouped query."""
+    rows = WorkloadRequest.objects.filter(workload__state__in=Workload.HOLDING)
+    if projects is not None:
+        rows = rows.filter(workload__project__in=list(projects))
+    totals = rows.values("workload__project__slug", "flavor__name").annotate(
+        gpus=Sum("gpus"), cpu=Sum("cpu"), memory_gib=Sum("memory_gib")
+    )
+    return {
+        (row["workload__project__slug"], row["flavor__name"]): admission.Amounts(
+            row["gpus"] or 0, row["cpu"] or Decimal(0), row["memory_gib"] or Decimal(0)
+        )
+        for row in totals
+    }
+
+
+def quotas_for_admission(*, projects: Iterable[Project] | None = None) -> list[admission.Quota]:
+    """The quota rows as admission sees them. With `projects`, their rows and those of every
+    project sharing a cohort with them (what they could borrow from)."""
+    rows = ProjectQuota.objects.select_related("project", "flavor", "cohort")
+    if projects is not None:
+        projects = list(projects)
+        cohorts = ProjectQuota.objects.filter(project__in=projects, cohort__isnull=False).values("cohort")
+        rows = rows.filter(Q(project__in=projects) | Q(cohort__in=cohorts))
+    return [
+        admission.Quota(
+            project=q.project.slug,
+            flavor=q.flavor.name,
+            nominal=admission.Amounts(q.nominal_gpus, q.nominal_cpu, q.nominal_memory_gib),
+            cohort=q.cohort.name if q.cohort else None,
+            borrowing_limit=admission.Limits(
+                q.gpu_borrowing_limit, q.cpu_borrowing_limit, q.memory_borrowing_limit_gib
+            ),
+            lending_limit=admission.Limits(
+                q.gpu_lending_limit, q.cpu_lending_limit, q.memory_lending_limit_gib
+            ),
+        )
+        for q in rows
+    ]
+
+
+@dataclass
+class AdmissionInputs:
+    rows: dict = field(default_factory=dict)  # workload id -> Workload (only the fields a pass writes)
+    queued: dict = field(default_factory=dict)  # workload id -> admission.Workload
+    quotas: list = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
+    strategies: dict = field(default_factory=dict)
+    max_wait: dict = field(default_factory=dict)  # workload id -> timedelta
+
+
+def admission_inputs() -> AdmissionInputs:
+    """Everything one admission pass reads, in a fixed number of queries whatever the queue's size."""
+    inputs = AdmissionInputs()
+    rows = Workload.objects.filter(state=State.QUEUED).only(
+        "id", "project_id", "priority", "created_at", "max_wait_seconds", "queue_position", "reason", "state"
+    )
+    for row in rows:
+        inputs.rows[row.id] = row
+    if not inputs.rows:
+        return inputs
+    projects = {
+        p.id: p
+        for p in Project.objects.filter(id__in={row.project_id for row in inputs.rows.values()}).only(
+            "id", "slug", "queueing_strategy", "max_queue_minutes"
+        )
+    }
+    requests: dict = {}
+    for workload_id, flavor, gpus, cpu, memory in WorkloadRequest.objects.filter(
+        workload__state=State.QUEUED
+    ).values_list("workload_id", "flavor__name", "gpus", "cpu", "memory_gib"):
+        requests.setdefault(workload_id, {})[flavor] = admission.Amounts(gpus, cpu, memory)
+    for workload_id, row in inputs.rows.items():
+        project = projects[row.project_id]
+        inputs.queued[workload_id] = admission.Workload(
+            id=workload_id,
+            project=project.slug,
+            priority=row.priority,
+            created=row.created_at,
+            requests=requests.get(workload_id, {}),
+        )
+        limits = [
+            timedelta(seconds=s)
+            for s in (row.max_wait_seconds, project.max_queue_minutes and project.max_queue_minutes * 60)
+            if s
+        ]
+        if limits:
+            inputs.max_wait[workload_id] = min(limits)
+    inputs.strategies = {p.slug: p.queueing_strategy for p in projects.values()}
+    inputs.quotas = quotas_for_admission()
+    inputs.usage = usage()
+    return inputs

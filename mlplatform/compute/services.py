@@ -1,0 +1,472 @@
+"""Writes for workloads: submit, admit, start, follow, cancel, evict, collect.
+
+Every function that a task calls takes a primary key, re-reads the row under
+`select_for_update` and does nothing when the work is already done, so it can run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mlplatform.compute import admission
+from mlplatform.compute.backends import get_backend
+from mlplatform.compute.backends.base import (
+    BackendError,
+    FlavorInfo,
+    Phase,
+    Wiring,
+    WorkloadRef,
+    WorkloadStatus,
+)
+from mlplatform.compute.models import AdmissionLock, Workload, WorkloadEvent, WorkloadRequest
+from mlplatform.compute.selectors import admission_inputs, quotas_for_admission
+from mlplatform.compute.spec import SpecError, WorkloadSpec, spec_from_dict, spec_to_dict, validate_spec
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Project
+from mlplatform.quotas.models import Flavor
+
+log = logging.getLogger(__name__)
+
+State = Workload.State
+MISSING_GRACE = timedelta(seconds=120)  # a backend may not list what it just made
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+def workload_submit(
+    *,
+    project: Project,
+    spec: WorkloadSpec,
+    owner=None,
+    priority: int = 0,
+    max_wait_seconds: int | None = None,
+) -> Workload:
+    """Queue a workload after checking everything that waiting cannot fix. Nothing reaches a
+    backend until admission admits it."""
+    try:
+        validate_spec(spec)
+    except SpecError as exc:
+        raise ApplicationError(exc.message, field=exc.field) from None
+    if max_wait_seconds is not None and max_wait_seconds <= 0:
+        raise ApplicationError("must be positive.", field="max_wait_seconds")
+    requests = spec.requests()
+    flavors = {f.name: f for f in Flavor.objects.filter(name__in=requests)}
+    for i, group in enumerate(spec.groups):
+        flavor = flavors.get(group.resources.flavor)
+        if flavor is None:
+            raise ApplicationError(
+                f"'{group.resources.flavor}' is not a flavor of this platform.",
+                field=f"groups[{i}].resources.flavor",
+            )
+        if group.resources.gpus and not flavor.is_gpu:
+            raise ApplicationError(
+                f"'{flavor.name}' has no GPUs; choose a GPU flavor or ask for 0 GPUs.",
+                field=f"groups[{i}].resources.gpus",
+            )
+    _check_ever_admissible(project, requests)
+
+    with transaction.atomic():
+        workload = Workload.objects.create(
+            project=project,
+            kind=spec.kind.value,
+            name=spec.name,
+            owner=owner,
+            priority=priority,
+            spec=spec_to_dict(spec),
+            max_wait_seconds=max_wait_seconds,
+            reason="waiting for the next admission pass",
+        )
+        WorkloadRequest.objects.bulk_create(
+            WorkloadRequest(
+                workload=workload,
+                flavor=flavors[name],
+                gpus=amount.gpus,
+                cpu=amount.cpu,
+                memory_gib=amount.memory_gib,
+            )
+            for name, amount in requests.items()
+        )
+        _event(workload, State.QUEUED, "", f"submitted by {owner}" if owner else "submitted")
+        transaction.on_commit(_request_admission)
+    return workload
+
+
+def _check_ever_admissible(project: Project, requests: dict) -> None:
+    """Refuse what no amount of waiting would admit: a flavor the project has no quota for, or
+    more than its quota plus everything its cohort could ever lend."""
+    probe = admission.Workload(
+        id="probe",
+        project=project.slug,
+        requests={name: admission.Amounts(r.gpus, r.cpu, r.memory_gib) for name, r in requests.items()},
+    )
+    quotas = quotas_for_admission(projects=[project])
+    result = admission.admit([probe], quotas)
+    pending = result.pending.get("probe")
+    if pending is None:
+        return
+    if pending.never or "has no quota" in pending.reason:
+        raise ApplicationError(pending.reason, code=ErrorCode.FAILED_PRECONDITION, field="resources")
+
+
+# --- admission -------------------------------------------------------------------------------
+
+
+@dataclass
+class PassResult:
+    admitted: list[uuid.UUID] = field(default_factory=list)
+    pending: int = 0
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+
+def admission_pass(*, now: datetime | None = None) -> PassResult:
+    """Admit what fits, give every pending workload its position and reason, and fail what can
+    never run or waited too long. Serialized by the AdmissionLock row, so concurrent passes and
+    submissions can never admit more than a quota allows."""
+    now = now or timezone.now()
+    result = PassResult()
+    with transaction.atomic():
+        _lock_admission(now)
+        inputs = admission_inputs()
+        if not inputs.queued:
+            return result
+        decision = admission.admit(
+            inputs.queued.values(), inputs.quotas, usage=inputs.usage, strategies=inputs.strategies
+        )
+
+        changed: list[Workload] = []
+        events: list[WorkloadEvent] = []
+        for granted in decision.admitted:
+            row = inputs.rows[granted.workload_id]
+            reason = "admitted"
+            if granted.borrowed:
+                lent = ", ".join(f"{_amount_words(a)} of {name}" for name, a in granted.borrowed.items())
+                reason = f"admitted, borrowing {lent} from the cohort"
+            events.append(
+                WorkloadEvent(workload=row, state=State.ADMITTED, previous=State.QUEUED, reason=reason)
+            )
+            row.state, row.reason, row.queue_position, row.admitted_at = State.ADMITTED, reason, None, now
+            changed.append(row)
+            result.admitted.append(row.id)
+
+        for workload_id, pending in decision.pending.items():
+            row = inputs.rows[workload_id]
+            limit = inputs.max_wait.get(workload_id)
+            if pending.never or (limit is not None and now - row.created_at > limit):
+                reason = pending.reason
+                if not pending.never:
+                    reason = f"waited longer than {_duration_words(limit)} for quota: {pending.reason}"
+                events.append(
+                    WorkloadEvent(workload=row, state=State.FAILED, previous=State.QUEUED, reason=reason)
+                )
+                row.state, row.reason, row.queue_position, row.finished_at = State.FAILED, reason, None, now
+                changed.append(row)
+                result.failed.append(row.id)
+                continue
+            result.pending += 1
+            if row.queue_position != pending.position or row.reason != pending.reason:
+                row.queue_position, row.reason = pending.position, pending.reason[:500]
+                changed.append(row)
+
+        Workload.objects.bulk_update(
+            changed, ["state", "reason", "queue_position", "admitted_at", "finished_at"], batch_size=1000
+        )
+        WorkloadEvent.objects.bulk_create(events, batch_size=1000)
+        admitted = list(result.admitted)
+        transaction.on_commit(lambda: _request_start(admitted))
+    return result
+
+
+def _lock_admission(now: datetime) -> None:
+    if not AdmissionLock.objects.filter(pk=1).update(passes=F("passes") + 1, last_pass_at=now):
+        AdmissionLock.objects.get_or_create(pk=1)
+        AdmissionLock.objects.filter(pk=1).update(passes=F("passes") + 1, last_pass_at=now)
+
+
+def _amount_words(amounts: admission.Amounts) -> str:
+    parts = []
+    if amounts.gpus:
+        parts.append(f"{amounts.gpus} GPU{'s' if amounts.gpus != 1 else ''}")
+    if amounts.cpu:
+        parts.append(f"{amounts.cpu.normalize():f} vCPUs")
+    if amounts.memory_gib:
+        parts.append(f"{amounts.memory_gib.normalize():f} GiB")
+    return " and ".join(parts) or "nothing"
+
+
+def _duration_words(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes >= 120:
+        return f"{minutes // 60} hours"
+    if minutes >= 1:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{int(delta.total_seconds())} seconds"
+
+
+# --- start, follow, stop ---------------------------------------------------------------------
+
+
+def workload_ref(workload: Workload) -> WorkloadRef:
+    return WorkloadRef(id=workload.id.hex, project=workload.project.slug, name=workload.name)
+
+
+def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
+    """Hand an admitted workload to the backend. A temporary backend error propagates (the task
+    retries); a permanent one fails the workload and frees its quota."""
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state != State.ADMITTED:
+            return workload
+        spec = spec_from_dict(workload.spec)
+        backend = get_backend()
+        try:
+            backend.submit(workload_ref(workload), spec, _flavor_infos(workload), _wiring(workload.project))
+        except BackendError as exc:
+            if exc.temporary:
+                raise
+            _finish(workload, State.FAILED, f"the backend refused it: {exc}")
+            return workload
+        workload.backend = backend.name
+        _transition(workload, State.STARTING, f"submitted to the {backend.name} backend")
+        workload.save(update_fields=["state", "reason", "backend", "updated_at"])
+    return workload
+
+
+def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
+    """Take a workload off its backend and queue it again (keeping its place by age)."""
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state not in (State.ADMITTED, State.STARTING, State.RUNNING):
+            return workload
+        if workload.backend:
+            get_backend(workload.backend).cancel(workload_ref(workload))
+        workload.evictions += 1
+        workload.admitted_at = workload.started_at = None
+        workload.replicas = []
+        _transition(workload, State.QUEUED, f"evicted: {reason}")
+        workload.save()
+        transaction.on_commit(_request_admission)
+    return workload
+
+
+def workload_cancel(*, workload: Workload, by=None) -> Workload:
+    """Cancel a workload: at once when it holds nothing on a backend, else through CANCELLING."""
+    with transaction.atomic():
+        workload = _locked(workload.id)
+        who = f" by {by}" if by else ""
+        if workload.state in Workload.FINISHED:
+            raise ApplicationError(
+                f"'{workload.name}' already ended ({workload.state}).", code=ErrorCode.FAILED_PRECONDITION
+            )
+        if workload.state == State.CANCELLING:
+            return workload
+        if workload.state in (State.QUEUED, State.ADMITTED):
+            _finish(workload, State.CANCELLED, f"cancelled{who}")
+            return workload
+        _transition(workload, State.CANCELLING, f"cancel requested{who}")
+        workload.save(update_fields=["state", "reason", "updated_at"])
+        workload_id = workload.id
+        transaction.on_commit(lambda: _request_stop(workload_id))
+    return workload
+
+
+def workload_stop(*, workload_id: uuid.UUID) -> Workload | None:
+    """Finish a cancel: remove everything from the backend, then CANCELLED."""
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state != State.CANCELLING:
+            return workload
+        if workload.backend:
+            get_backend(workload.backend).cancel(workload_ref(workload))
+        _finish(workload, State.CANCELLED, workload.reason.replace("cancel requested", "cancelled", 1))
+    return workload
+
+
+def workloads_sync(*, now: datetime | None = None) -> int:
+    """Bring every workload on a backend up to date from one status read per backend.
+    Returns how many workloads changed."""
+    now = now or timezone.now()
+    on_backend = Workload.objects.filter(state__in=Workload.ON_BACKEND).select_related("project")
+    by_backend: dict[str, list[Workload]] = {}
+    for workload in on_backend:
+        by_backend.setdefault(workload.backend or "local", []).append(workload)
+    changed = 0
+    for name, workloads in by_backend.items():
+        statuses = get_backend(name).statuses(workload_ref(w) for w in workloads)
+        for workload in workloads:
+            status = statuses.get(workload.id.hex, WorkloadStatus(phase=Phase.MISSING))
+            if _needs_update(workload, status, now):
+                changed += workload_apply_status(workload_id=workload.id, status=status, now=now)
+    return changed
+
+
+def _needs_update(workload: Workload, status: WorkloadStatus, now: datetime) -> bool:
+    replicas = _replica_rows(status)
+    if status.phase == Phase.MISSING:
+        return workload.state == State.CANCELLING or (workload.admitted_at or now) < now - MISSING_GRACE
+    target = _target_state(workload, status)
+    return target != workload.state or replicas != workload.replicas
+
+
+def _target_state(workload: Workload, status: WorkloadStatus) -> str:
+    if workload.state == State.CANCELLING:
+        return State.CANCELLING
+    return {
+        Phase.PENDING: State.STARTING,
+        Phase.RUNNING: State.RUNNING,
+        Phase.SUCCEEDED: State.SUCCEEDED,
+        Phase.FAILED: State.FAILED,
+    }.get(status.phase, workload.state)
+
+
+def workload_apply_status(
+    *, workload_id: uuid.UUID, status: WorkloadStatus, now: datetime | None = None
+) -> int:
+    """Apply one backend status to one workload; 1 when it changed anything."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state not in Workload.ON_BACKEND:
+            return 0
+        if status.phase == Phase.MISSING:
+            if workload.state == State.CANCELLING:
+                _finish(workload, State.CANCELLED, "cancelled")
+                return 1
+            transaction.on_commit(
+                lambda: workload_evict(workload_id=workload_id, reason="the backend lost track of it")
+            )
+            return 0
+        workload.replicas = _replica_rows(status)
+        target = _target_state(workload, status)
+        if target == workload.state:
+            workload.save(update_fields=["replicas", "updated_at"])
+            return 1
+        if target == State.RUNNING:
+            workload.started_at = status.started_at or now
+            _transition(workload, State.RUNNING, "every replica runs")
+            workload.save()
+        elif target in (State.SUCCEEDED, State.FAILED):
+            if workload.started_at is None:
+                workload.started_at = status.started_at or workload.admitted_at or now
+            reason = status.message or ("every replica succeeded" if target == State.SUCCEEDED else "failed")
+            _finish(workload, target, reason, finished_at=status.finished_at or now)
+        else:
+            workload.save(update_fields=["replicas", "updated_at"])
+        return 1
+
+
+def workloads_collect_garbage(*, now: datetime | None = None) -> list[str]:
+    """Remove backend objects and processes whose workload is gone, or finished longer ago than
+    its time-to-live."""
+    now = now or timezone.now()
+    keep: set[str] = set()
+    for workload_id, state, finished_at, spec in Workload.objects.values_list(
+        "id", "state", "finished_at", "spec"
+    ):
+        ttl = (spec.get("failure_policy") or {}).get("ttl_after_finished_seconds", 3600)
+        if state not in Workload.FINISHED or (
+            finished_at and ttl is not None and finished_at + timedelta(seconds=ttl) > now
+        ):
+            keep.add(workload_id.hex)
+    removed: list[str] = []
+    for name in _backends_in_use():
+        removed += get_backend(name).collect_garbage(keep)
+    return removed
+
+
+def _backends_in_use() -> set[str]:
+    from mlplatform.compute.backends import default_backend_name
+
+    used = set(Workload.objects.exclude(backend="").values_list("backend", flat=True).distinct())
+    return used | {default_backend_name()}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _locked(workload_id) -> Workload | None:
+    return Workload.objects.select_for_update().select_related("project").filter(id=workload_id).first()
+
+
+def _transition(workload: Workload, state: str, reason: str) -> None:
+    _event(workload, state, workload.state, reason)
+    workload.state, workload.reason = state, reason[:500]
+    if state != State.QUEUED:
+        workload.queue_position = None
+
+
+def _event(workload: Workload, state: str, previous: str, reason: str) -> None:
+    WorkloadEvent.objects.create(workload=workload, state=state, previous=previous, reason=reason[:500])
+
+
+def _finish(workload: Workload, state: str, reason: str, *, finished_at: datetime | None = None) -> None:
+    finished_at = finished_at or timezone.now()
+    _transition(workload, state, reason)
+    workload.finished_at = finished_at
+    if workload.started_at:
+        seconds = Decimal(max((finished_at - workload.started_at).total_seconds(), 0))
+        workload.gpu_hours = (workload.total_gpus * seconds / 3600).quantize(Decimal("0.0001"))
+    workload.save()
+    transaction.on_commit(_request_admission)  # its quota is free again
+
+
+def _replica_rows(status: WorkloadStatus) -> list[dict]:
+    return [
+        {
+            "role": r.role,
+            "index": r.index,
+            "phase": r.phase.value,
+            "exit_code": r.exit_code,
+            "restarts": r.restarts,
+            "message": r.message,
+        }
+        for r in status.replicas
+    ]
+
+
+def _flavor_infos(workload: Workload) -> dict[str, FlavorInfo]:
+    names = {group["resources"]["flavor"] for group in workload.spec["groups"]}
+    return {
+        f.name: FlavorInfo(
+            name=f.name,
+            resource_name=f.resource_name,
+            node_selector=dict(f.node_selector or {}),
+            tolerations=tuple(f.tolerations or ()),
+        )
+        for f in Flavor.objects.filter(name__in=names)
+    }
+
+
+def _wiring(project: Project) -> Wiring:
+    from mlplatform.storage.wiring import workload_storage
+
+    storage = workload_storage(project=project)
+    return Wiring(env=storage.env, secret_env=storage.secret_env, files=storage.files)
+
+
+def _request_admission() -> None:
+    from mlplatform.compute.tasks import admit_workloads
+
+    admit_workloads.delay()
+
+
+def _request_start(workload_ids: Iterable[uuid.UUID]) -> None:
+    from mlplatform.compute.tasks import start_workload
+
+    for workload_id in workload_ids:
+        start_workload.delay(str(workload_id))
+
+
+def _request_stop(workload_id: uuid.UUID) -> None:
+    from mlplatform.compute.tasks import stop_workload
+
+    stop_workload.delay(str(workload_id))
