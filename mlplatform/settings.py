@@ -239,7 +239,7 @@ LOGGING = {
 # Where admitted workloads run: "local" (child processes; the embedded default) or "kubernetes"
 # (in-cluster config or KUBECONFIG). Empty: kubernetes when a cluster is configured, else local.
 COMPUTE_BACKEND = env("COMPUTE_BACKEND", default="")
-# The local backend's GPUs: empty detects them with nvidia-smi; "0" none; "0,1" those indexes.
+# The local backend's GPUs: empty detects them with nvidia-smi; a count ("0": none) or indexes ("0,2").
 LOCAL_GPUS = env("LOCAL_GPUS", default="")
 # How often the periodic admission and status passes run, in seconds.
 COMPUTE_SYNC_SECONDS = env.int("COMPUTE_SYNC_SECONDS", default=5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from mlplatform.compute import admission
 from mlplatform.compute.models import Workload, WorkloadRequest
+from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.quotas.models import ProjectQuota
 
@@ -100,7 +101,16 @@ def admission_inputs() -> AdmissionInputs:
     """Everything one admission pass reads, in a fixed number of queries whatever the queue's size."""
     inputs = AdmissionInputs()
     rows = Workload.objects.filter(state=State.QUEUED).only(
-        "id", "project_id", "priority", "created_at", "max_wait_seconds", "queue_position", "reason", "state"
+        "id",
+        "project_id",
+        "priority",
+        "created_at",
+        "max_wait_seconds",
+        "queue_position",
+        "reason",
+        "state",
+        "admitted_at",
+        "finished_at",
     )
     for row in rows:
         inputs.rows[row.id] = row
@@ -137,3 +147,100 @@ def admission_inputs() -> AdmissionInputs:
     inputs.quotas = quotas_for_admission()
     inputs.usage = usage()
     return inputs
+
+
+# --- logs and the quota board ----------------------------------------------------------------
+
+
+def workload_logs(
+    *, workload: Workload, role: str | None, index: int, tail: int | None, follow: bool
+) -> Iterator[str]:
+    """One replica's log lines from the workload's backend."""
+    from mlplatform.compute.backends import get_backend
+    from mlplatform.compute.services import workload_ref
+
+    roles = [group["role"] for group in workload.spec.get("groups", [])]
+    role = role or (roles[0] if roles else "")
+    if role not in roles:
+        raise ApplicationError(
+            f"'{role}' is not a replica group of this workload (it has {', '.join(roles)}).", field="role"
+        )
+    count = next(group.get("count", 1) for group in workload.spec["groups"] if group["role"] == role)
+    if index >= count:
+        raise ApplicationError(f"'{role}' has {count} replica(s), numbered from 0.", field="index")
+    if not workload.backend:
+        raise ApplicationError(
+            f"'{workload.name}' has not started yet ({workload.state}): there is no log.",
+            code=ErrorCode.FAILED_PRECONDITION,
+        )
+    return get_backend(workload.backend).logs(workload_ref(workload), role, index, tail=tail, follow=follow)
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    project: str
+    flavor: str
+    cohort: str | None
+    nominal: admission.Amounts
+    used: admission.Amounts
+    cohort_can_lend: admission.Amounts
+
+    @property
+    def borrowed(self) -> admission.Amounts:
+        return admission.Amounts(
+            max(self.used.gpus - self.nominal.gpus, 0),
+            max(self.used.cpu - self.nominal.cpu, 0),
+            max(self.used.memory_gib - self.nominal.memory_gib, 0),
+        )
+
+    # Flat names for serializers and templates.
+    nominal_gpus = property(lambda self: self.nominal.gpus)
+    used_gpus = property(lambda self: self.used.gpus)
+    borrowed_gpus = property(lambda self: self.borrowed.gpus)
+    cohort_can_lend_gpus = property(lambda self: self.cohort_can_lend.gpus)
+    nominal_cpu = property(lambda self: self.nominal.cpu)
+    used_cpu = property(lambda self: self.used.cpu)
+    nominal_memory_gib = property(lambda self: self.nominal.memory_gib)
+    used_memory_gib = property(lambda self: self.used.memory_gib)
+
+    @property
+    def gpu_percent(self) -> int:
+        return min(round(100 * self.used.gpus / self.nominal.gpus), 100) if self.nominal.gpus else 0
+
+
+def quota_board(*, projects: Iterable[Project] | None = None) -> list[QuotaRow]:
+    """Each quota row with what its project uses and what the rest of its cohort could lend it
+    now: every other member's unused nominal quota, up to its lending limit."""
+    quotas = quotas_for_admission()
+    used = usage()
+    spare: dict[tuple[str, str], list] = {}  # (cohort, flavor) -> [(project, lendable Amounts)]
+    for q in quotas:
+        if q.cohort:
+            u = used.get((q.project, q.flavor), admission.Amounts())
+            lendable = [
+                max(min(n if lim is None else lim, n - x), 0)
+                for n, lim, x in zip(
+                    q.nominal.as_tuple(), q.lending_limit.as_tuple(), u.as_tuple(), strict=True
+                )
+            ]
+            spare.setdefault((q.cohort, q.flavor), []).append((q.project, admission.Amounts(*lendable)))
+    wanted = {p.slug for p in projects} if projects is not None else None
+    rows = []
+    for q in quotas:
+        if wanted is not None and q.project not in wanted:
+            continue
+        lend = admission.Amounts()
+        for member, amounts in spare.get((q.cohort, q.flavor), []) if q.cohort else []:
+            if member != q.project:
+                lend = lend + amounts
+        rows.append(
+            QuotaRow(
+                project=q.project,
+                flavor=q.flavor,
+                cohort=q.cohort,
+                nominal=q.nominal,
+                used=used.get((q.project, q.flavor), admission.Amounts()),
+                cohort_can_lend=lend,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.project, -r.nominal.gpus, r.flavor))

@@ -331,8 +331,17 @@ def _target_state(workload: Workload, status: WorkloadStatus) -> str:
 def workload_apply_status(
     *, workload_id: uuid.UUID, status: WorkloadStatus, now: datetime | None = None
 ) -> int:
-    """Apply one backend status to one workload; 1 when it changed anything."""
-    now = now or timezone.now()
+    """Apply one backend status to one workload; 1 when it changed anything. A workload that failed
+    has its other replicas stopped (a parameter server would otherwise wait forever)."""
+    changed = _apply_status(workload_id, status, now or timezone.now())
+    if changed and status.phase == Phase.FAILED:
+        workload = Workload.objects.select_related("project").get(id=workload_id)
+        if workload.state == State.FAILED and workload.backend:
+            get_backend(workload.backend).cancel(workload_ref(workload))
+    return changed
+
+
+def _apply_status(workload_id: uuid.UUID, status: WorkloadStatus, now: datetime) -> int:
     with transaction.atomic():
         workload = _locked(workload_id)
         if workload is None or workload.state not in Workload.ON_BACKEND:

@@ -1,0 +1,292 @@
+"""Native REST API for workloads and queues (`/api/projects/{p}/workloads/`, `/api/.../queue/`).
+
+Apps submit their workloads through services; this API lets admins and scripts see the queue,
+and run a plain workload (a command on the platform's resources) directly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mlplatform.compute import selectors, services
+from mlplatform.compute.models import Workload
+from mlplatform.compute.spec import ExitCodeAction, SpecError, WorkloadKind, spec_from_dict
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Role
+from mlplatform.core.selectors import project_get_for_user
+
+# --- input: strict, so that pod fields (securityContext, hostPath, ...) cannot slip through ---
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare, naming them, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError({key: ["is not a field the platform accepts here."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+_MIN = Decimal("0.001")
+
+
+class ResourcesInput(StrictSerializer):
+    flavor = serializers.CharField(max_length=63)
+    gpus = serializers.IntegerField(min_value=0, default=0)
+    cpu = serializers.DecimalField(max_digits=8, decimal_places=3, min_value=_MIN, default=Decimal(1))
+    memory_gib = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=_MIN, default=Decimal(2))
+
+
+class VolumeInput(StrictSerializer):
+    name = serializers.RegexField(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    mount_path = serializers.CharField(max_length=255)
+    size_gib = serializers.IntegerField(min_value=0, default=0)
+    persistent = serializers.BooleanField(default=False)
+
+
+class ReplicaGroupInput(StrictSerializer):
+    role = serializers.CharField(max_length=30)
+    count = serializers.IntegerField(min_value=1, max_value=1000, default=1)
+    image = serializers.CharField(max_length=500)
+    command = serializers.ListField(child=serializers.CharField(allow_blank=True), default=list)
+    args = serializers.ListField(child=serializers.CharField(allow_blank=True), default=list)
+    env = serializers.DictField(child=serializers.CharField(allow_blank=True), default=dict)
+    resources = ResourcesInput()
+    ports = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=65535), default=list)
+    volumes = VolumeInput(many=True, default=list)
+    readiness_path = serializers.CharField(max_length=255, required=False, allow_null=True, default=None)
+    max_count = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+
+class ExitCodeRuleInput(StrictSerializer):
+    action = serializers.ChoiceField(choices=[a.value for a in ExitCodeAction])
+    exit_codes = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=255), min_length=1
+    )
+
+
+class FailurePolicyInput(StrictSerializer):
+    backoff_limit = serializers.IntegerField(min_value=0, max_value=100, default=0)
+    rules = ExitCodeRuleInput(many=True, default=list)
+    max_run_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    ttl_after_finished_seconds = serializers.IntegerField(min_value=0, required=False, default=3600)
+
+
+class SpecInput(StrictSerializer):
+    name = serializers.CharField(max_length=63)
+    kind = serializers.ChoiceField(choices=[k.value for k in WorkloadKind])
+    groups = ReplicaGroupInput(many=True, allow_empty=False)
+    failure_policy = FailurePolicyInput(required=False)
+
+
+class WorkloadInput(StrictSerializer):
+    spec = SpecInput()
+    priority = serializers.IntegerField(min_value=-1000, max_value=1000, default=0)
+    max_wait_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class RequestOutput(serializers.Serializer):
+    flavor = serializers.CharField(source="flavor.name")
+    gpus = serializers.IntegerField()
+    cpu = serializers.DecimalField(max_digits=10, decimal_places=3)
+    memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3)
+
+
+class EventOutput(serializers.Serializer):
+    time = serializers.DateTimeField()
+    previous = serializers.CharField()
+    state = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class WorkloadOutput(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", default=None)
+    project = serializers.CharField(source="project.slug")
+    requests = RequestOutput(many=True)
+
+    class Meta:
+        model = Workload
+        fields = [
+            "id",
+            "project",
+            "name",
+            "kind",
+            "owner",
+            "priority",
+            "state",
+            "reason",
+            "queue_position",
+            "backend",
+            "requests",
+            "replicas",
+            "evictions",
+            "gpu_hours",
+            "max_wait_seconds",
+            "created_at",
+            "admitted_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class WorkloadDetailOutput(WorkloadOutput):
+    events = EventOutput(many=True)
+
+    class Meta(WorkloadOutput.Meta):
+        fields = [*WorkloadOutput.Meta.fields, "spec", "events"]
+
+
+class QuotaRowOutput(serializers.Serializer):
+    project = serializers.CharField()
+    flavor = serializers.CharField()
+    cohort = serializers.CharField(allow_null=True)
+    nominal_gpus = serializers.IntegerField()
+    used_gpus = serializers.IntegerField()
+    borrowed_gpus = serializers.IntegerField()
+    cohort_can_lend_gpus = serializers.IntegerField()
+    nominal_cpu = serializers.DecimalField(max_digits=10, decimal_places=3)
+    used_cpu = serializers.DecimalField(max_digits=10, decimal_places=3)
+    nominal_memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3)
+    used_memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3)
+
+
+class QueueOutput(serializers.Serializer):
+    running = WorkloadOutput(many=True)
+    pending = WorkloadOutput(many=True)
+    quotas = QuotaRowOutput(many=True)
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+class ProjectApi(APIView):
+    def project(self, slug: str, needs: Role = Role.VIEWER):
+        return project_get_for_user(slug=slug, user=self.request.user, needs=needs)[0]
+
+    def workload(self, slug: str, workload_id, needs: Role = Role.VIEWER) -> Workload:
+        workload = selectors.workload_get(project=self.project(slug, needs), workload_id=workload_id)
+        if workload is None:
+            raise ApplicationError(f"Workload '{workload_id}' was not found.", code=ErrorCode.NOT_FOUND)
+        return workload
+
+
+STATE_PARAM = OpenApiParameter("state", str, many=True, enum=[s.value for s in Workload.State])
+
+
+class WorkloadListApi(ProjectApi):
+    @extend_schema(
+        parameters=[STATE_PARAM], responses=WorkloadOutput(many=True), summary="The project's workloads"
+    )
+    def get(self, request: Request, project: str) -> Response:
+        states = request.query_params.getlist("state")
+        unknown = [s for s in states if s not in Workload.State.values]
+        if unknown:
+            raise ApplicationError(f"'{unknown[0]}' is not a workload state.", field="state")
+        workloads = selectors.workloads_list(project=self.project(project), states=states)[:500]
+        return Response(WorkloadOutput(workloads, many=True).data)
+
+    @extend_schema(request=WorkloadInput, responses={201: WorkloadDetailOutput}, summary="Queue a workload")
+    def post(self, request: Request, project: str) -> Response:
+        obj = self.project(project, Role.EDITOR)
+        serializer = WorkloadInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            spec = spec_from_dict(serializer.data["spec"])
+        except SpecError as exc:
+            raise ApplicationError(exc.message, field=f"spec.{exc.field}") from None
+        workload = services.workload_submit(
+            project=obj,
+            spec=spec,
+            owner=request.user,
+            priority=data["priority"],
+            max_wait_seconds=data.get("max_wait_seconds"),
+        )
+        return Response(WorkloadDetailOutput(workload).data, status=status.HTTP_201_CREATED)
+
+
+class WorkloadDetailApi(ProjectApi):
+    @extend_schema(responses=WorkloadDetailOutput, summary="A workload with its spec and events")
+    def get(self, request: Request, project: str, workload: str) -> Response:
+        return Response(WorkloadDetailOutput(self.workload(project, workload)).data)
+
+
+class WorkloadCancelApi(ProjectApi):
+    @extend_schema(request=None, responses=WorkloadDetailOutput, summary="Cancel a workload")
+    def post(self, request: Request, project: str, workload: str) -> Response:
+        obj = self.workload(project, workload, Role.EDITOR)
+        return Response(WorkloadDetailOutput(services.workload_cancel(workload=obj, by=request.user)).data)
+
+
+class WorkloadLogsApi(ProjectApi):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("role", str, description="the replica group; default the first"),
+            OpenApiParameter("index", int, description="the replica's index in its group; default 0"),
+            OpenApiParameter("tail", int, description="only the last N lines"),
+            OpenApiParameter("follow", bool, description="keep streaming until the replica ends"),
+        ],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+        summary="A replica's log, streamed",
+    )
+    def get(self, request: Request, project: str, workload: str):
+        obj = self.workload(project, workload)
+        params = request.query_params
+        lines = selectors.workload_logs(
+            workload=obj,
+            role=params.get("role") or None,
+            index=_int_param(params, "index", 0),
+            tail=_int_param(params, "tail", None),
+            follow=params.get("follow", "").lower() in ("1", "true", "yes"),
+        )
+        response = StreamingHttpResponse(
+            (line + "\n" for line in lines), content_type="text/plain; charset=utf-8"
+        )
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+class QueueApi(ProjectApi):
+    @extend_schema(responses=QueueOutput, summary="Running and pending workloads, and quota use")
+    def get(self, request: Request, project: str) -> Response:
+        obj = self.project(project)
+        board = selectors.queue(project=obj)
+        board["quotas"] = selectors.quota_board(projects=[obj])
+        return Response(QueueOutput(board).data)
+
+
+class AdminQueueApi(APIView):
+    @extend_schema(responses=QueueOutput, summary="Every project's queue (platform staff)")
+    def get(self, request: Request) -> Response:
+        if not request.user.is_staff:
+            raise ApplicationError("Only platform staff see every queue.", code=ErrorCode.PERMISSION_DENIED)
+        board = selectors.queue()
+        board["quotas"] = selectors.quota_board()
+        return Response(QueueOutput(board).data)
+
+
+def _int_param(params, name: str, default):
+    value = params.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApplicationError(f"'{value}' is not a whole number.", field=name) from None
+    if number < 0:
+        raise ApplicationError("must not be negative.", field=name)
+    return number

@@ -1,0 +1,262 @@
+"""Submitting workloads, the admission pass over the database, and the queue as users see it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from mlplatform.compute import selectors, services
+from mlplatform.compute.models import Workload, WorkloadEvent
+from mlplatform.compute.spec import spec_from_dict
+from mlplatform.core.models import QueueingStrategy, Role
+from tests.factories import ProjectFactory, quota
+
+State = Workload.State
+A100 = "nvidia-a100-80gb"
+
+
+def body(name: str, *, gpus: int = 1, count: int = 1, flavor: str = A100, **group) -> dict:
+    return {
+        "spec": {
+            "name": name,
+            "kind": "batch",
+            "groups": [
+                {
+                    "role": "worker",
+                    "count": count,
+                    "image": "python:3.11",
+                    "command": ["python", "-c", "print('hi')"],
+                    "resources": {"flavor": flavor, "gpus": gpus, "cpu": "2", "memory_gib": "8"},
+                    **group,
+                }
+            ],
+        }
+    }
+
+
+def submit(project, name: str, **kwargs) -> Workload:
+    extra = {k: kwargs.pop(k) for k in ("priority", "max_wait_seconds") if k in kwargs}
+    return services.workload_submit(
+        project=project, spec=spec_from_dict(body(name, **kwargs)["spec"]), **extra
+    )
+
+
+@pytest.fixture
+def team_a(project):
+    quota(project, A100, nominal_gpus=8, nominal_cpu=96, nominal_memory_gib=1000)
+    quota(project, "cpu", nominal_cpu=16, nominal_memory_gib=64)
+    return project
+
+
+def reload(workload: Workload) -> Workload:
+    workload.refresh_from_db()
+    return workload
+
+
+# --- refusing what must never be queued ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"flavor": "nvidia-b300"}, "groups[0].resources.flavor", "not a flavor"),
+        ({"count": -2}, "count", "greater than or equal to 1"),
+        ({"gpus": -1}, "gpus", "greater than or equal to 0"),
+        ({"gpus": 9}, "resources", "can never"),
+        ({"securityContext": {"privileged": True}}, "securityContext", "not a field"),
+        (
+            {"volumes": [{"name": "host", "mount_path": "/x", "hostPath": {"path": "/"}}]},
+            "hostPath",
+            "not a field",
+        ),
+        ({"flavor": "nvidia-h100-80gb"}, "resources", "no quota"),
+    ],
+)
+def test_bad_specs_are_refused_with_the_field_and_nothing_is_queued(
+    api, team_a, member, change, field, words
+):
+    data = body("train")
+    group = data["spec"]["groups"][0]
+    for key, value in change.items():
+        if key in ("flavor", "gpus"):
+            group["resources"][key] = value
+        else:
+            group[key] = value
+
+    response = api(member(Role.EDITOR)).post("/api/projects/team-a/workloads/", data, format="json")
+
+    assert response.status_code == 400, response.content
+    assert field in response.content.decode()
+    assert words in response.content.decode()
+    assert not Workload.objects.exists()
+
+
+def test_names_that_are_not_dns_labels_are_refused(api, team_a, member):
+    response = api(member()).post("/api/projects/team-a/workloads/", body("Train_1"), format="json")
+    assert response.status_code == 400
+    assert "DNS-1123" in response.json()["name"][0]
+
+
+def test_viewers_cannot_submit_and_outsiders_cannot_see_the_project(api, team_a, member, outsider):
+    assert (
+        api(member(Role.VIEWER)).post("/api/projects/team-a/workloads/", body("a"), format="json").status_code
+        == 403
+    )
+    assert api(outsider).get("/api/projects/team-a/workloads/").status_code == 404
+    assert api(outsider).get("/api/projects/team-a/queue/").status_code == 404
+
+
+# --- admission ---------------------------------------------------------------------------------
+
+
+def test_what_fits_is_admitted_and_the_rest_waits_with_a_position_and_a_reason(team_a):
+    first, second = submit(team_a, "one", gpus=4), submit(team_a, "two", gpus=4)
+    third, fourth = submit(team_a, "three", gpus=2, count=2), submit(team_a, "four", gpus=1)
+
+    result = services.admission_pass()
+
+    assert set(result.admitted) == {first.id, second.id}
+    assert reload(first).state == State.ADMITTED
+    assert reload(second).state == State.ADMITTED
+    third, fourth = reload(third), reload(fourth)
+    assert (third.state, third.queue_position) == (State.QUEUED, 1)
+    assert (fourth.state, fourth.queue_position) == (State.QUEUED, 2)
+    assert "waiting for 4 x nvidia-a100-80gb" in third.reason
+    assert "team-a uses 8 of 8" in third.reason
+    assert list(first.events.values_list("state", flat=True)) == [State.QUEUED, State.ADMITTED]
+
+
+def test_a_gang_is_admitted_whole_or_not_at_all(team_a):
+    submit(team_a, "holder", gpus=5)
+    gang = submit(team_a, "gang", gpus=1, count=4)  # 4 replicas x 1 GPU, 3 free
+
+    services.admission_pass()
+
+    assert reload(gang).state == State.QUEUED
+    assert "waiting for 4 x nvidia-a100-80gb" in reload(gang).reason
+
+
+def test_finishing_frees_quota_for_the_next_pass(team_a):
+    holder, waiting = submit(team_a, "holder", gpus=8), submit(team_a, "waiting", gpus=8)
+    services.admission_pass()
+    assert reload(waiting).state == State.QUEUED
+
+    services.workload_cancel(workload=holder)
+    services.admission_pass()
+
+    assert reload(holder).state == State.CANCELLED
+    assert reload(waiting).state == State.ADMITTED
+
+
+def test_an_admin_quota_change_is_used_by_the_next_pass(team_a):
+    submit(team_a, "small", gpus=1)
+    waiting = submit(team_a, "big", gpus=8)
+    services.admission_pass()
+    assert reload(waiting).state == State.QUEUED
+
+    team_a.quotas.filter(flavor__name=A100).update(nominal_gpus=16)
+    services.admission_pass()
+
+    assert reload(waiting).state == State.ADMITTED
+
+
+def test_priority_goes_first_and_strict_fifo_holds_the_queue(team_a):
+    submit(team_a, "holder", gpus=6)
+    services.admission_pass()
+    low = submit(team_a, "low", gpus=1)
+    high = submit(team_a, "high", gpus=4, priority=10)  # does not fit (2 free)
+
+    services.admission_pass()
+    assert reload(high).queue_position == 1
+    assert reload(low).state == State.ADMITTED
+
+    team_a.queueing_strategy = QueueingStrategy.STRICT_FIFO
+    team_a.save()
+    later = submit(team_a, "later", gpus=1)
+    services.admission_pass()
+    assert reload(later).state == State.QUEUED
+    assert reload(later).queue_position == 2
+
+
+def test_a_cohort_lends_unused_quota_and_the_borrower_says_so(team_a):
+    from mlplatform.quotas.models import Cohort
+
+    lab = Cohort.objects.create(name="lab")
+    team_a.quotas.filter(flavor__name=A100).update(cohort=lab)
+    team_b = ProjectFactory(slug="team-b")
+    quota(team_b, A100, nominal_gpus=4, nominal_cpu=48, nominal_memory_gib=500, cohort=lab)
+
+    borrower = submit(team_b, "borrow", gpus=6)
+    services.admission_pass()
+
+    borrower = reload(borrower)
+    assert borrower.state == State.ADMITTED
+    assert "borrowing 2 GPUs" in borrower.reason
+    board = {(row.project, row.flavor): row for row in selectors.quota_board() if row.flavor == A100}
+    assert board[("team-b", A100)].borrowed_gpus == 2
+    assert board[("team-a", A100)].cohort_can_lend_gpus == 0  # team-b uses all of its own
+
+
+def test_a_workload_that_waited_too_long_fails_with_the_reason(team_a):
+    submit(team_a, "holder", gpus=8)
+    impatient = submit(team_a, "impatient", gpus=2, max_wait_seconds=60)
+    services.admission_pass()
+    assert reload(impatient).state == State.QUEUED
+
+    services.admission_pass(now=timezone.now() + timedelta(minutes=2))
+
+    impatient = reload(impatient)
+    assert impatient.state == State.FAILED
+    assert impatient.reason.startswith(
+        "waited longer than 1 minute for quota: waiting for 2 x nvidia-a100-80gb"
+    )
+
+
+def test_cancelling_a_queued_workload_needs_no_backend_and_cannot_repeat(team_a):
+    queued = submit(team_a, "q", gpus=1)
+    services.workload_cancel(workload=queued)
+    assert reload(queued).state == State.CANCELLED
+    with pytest.raises(Exception, match="already ended"):
+        services.workload_cancel(workload=queued)
+
+
+def test_the_queue_api_shows_positions_reasons_and_usage(api, team_a, member):
+    submit(team_a, "holder", gpus=8)
+    submit(team_a, "waiting", gpus=2)
+    services.admission_pass()
+
+    board = api(member(Role.VIEWER)).get("/api/projects/team-a/queue/").json()
+
+    assert [w["name"] for w in board["running"]] == ["holder"]
+    assert board["pending"][0]["queue_position"] == 1
+    assert "team-a uses 8 of 8" in board["pending"][0]["reason"]
+    a100 = next(row for row in board["quotas"] if row["flavor"] == A100)
+    assert (a100["used_gpus"], a100["nominal_gpus"]) == (8, 8)
+
+
+def test_the_api_submits_lists_and_cancels(api, team_a, member):
+    client = api(member(Role.EDITOR))
+    created = client.post("/api/projects/team-a/workloads/", body("train", gpus=2), format="json")
+    assert created.status_code == 201, created.content
+    workload = created.json()
+    assert workload["state"] == "QUEUED"
+    assert workload["requests"][0]["gpus"] == 2
+    assert client.get("/api/projects/team-a/workloads/?state=QUEUED").json()[0]["id"] == workload["id"]
+    assert client.get("/api/projects/team-a/workloads/?state=NOPE").status_code == 400
+
+    cancelled = client.post(f"/api/projects/team-a/workloads/{workload['id']}/cancel/")
+    assert cancelled.json()["state"] == "CANCELLED"
+    assert client.post(f"/api/projects/team-a/workloads/{workload['id']}/cancel/").status_code == 400
+    logs = client.get(f"/api/projects/team-a/workloads/{workload['id']}/logs/")
+    assert logs.status_code == 400
+    assert "not started" in logs.json()["detail"]
+
+
+def test_a_pass_reads_in_a_fixed_number_of_queries(team_a, django_assert_max_num_queries):
+    for i in range(30):
+        submit(team_a, f"w{i}", gpus=1)
+    with django_assert_max_num_queries(14):
+        services.admission_pass()
+    assert WorkloadEvent.objects.filter(state=State.ADMITTED).count() == 8
