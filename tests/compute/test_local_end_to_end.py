@@ -127,5 +127,7 @@ def test_a_failing_replica_fails_the_workload_with_its_exit_code_and_last_lines(
     done = wait_for(client, f"/api/projects/team-a/workloads/{created['id']}/", {"SUCCEEDED", "FAILED"})
 
     assert done["state"] == "FAILED"
-    assert "worker-0" in done["reason"] and "exit code 3" in done["reason"] and "bad shape" in done["reason"]
+    assert "worker-0" in done["reason"]
+    assert "exit code 3" in done["reason"]
+    assert "bad shape" in done["reason"]
     assert done["replicas"][0]["exit_code"] == 3
