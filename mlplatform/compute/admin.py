@@ -27,7 +27,7 @@ class WorkloadEventInline(admin.TabularInline):
 class WorkloadAdmin(admin.ModelAdmin):
     """Workloads are read here; they change through their apps, the queue and the backends."""
 
-    list_display = ["name", "project", "kind", "state", "queue_position", "priority", "owner", "created_at"]
+    list_display = ["name", "project", "kind", "state", "priority", "owner", "created_at"]
     list_filter = ["state", "kind", "backend", "project"]
     search_fields = ["name", "project__slug", "owner__username", "reason"]
     readonly_fields = [f.name for f in Workload._meta.fields if f.name != "priority"]

@@ -117,6 +117,7 @@ class WorkloadOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", default=None)
     project = serializers.CharField(source="project.slug")
     requests = RequestOutput(many=True)
+    queue_position = serializers.IntegerField(allow_null=True, read_only=True)
 
     class Meta:
         model = Workload
@@ -196,7 +197,9 @@ class WorkloadListApi(ProjectApi):
         unknown = [s for s in states if s not in Workload.State.values]
         if unknown:
             raise ApplicationError(f"'{unknown[0]}' is not a workload state.", field="state")
-        workloads = selectors.workloads_list(project=self.project(project), states=states)[:500]
+        workloads = selectors.with_queue_positions(
+            selectors.workloads_list(project=self.project(project), states=states)[:500]
+        )
         return Response(WorkloadOutput(workloads, many=True).data)
 
     @extend_schema(request=WorkloadInput, responses={201: WorkloadDetailOutput}, summary="Queue a workload")

@@ -47,7 +47,6 @@ class Workload(models.Model):
     reason = models.CharField(
         max_length=500, blank=True, help_text="Why it waits, or why it ended, in one line."
     )
-    queue_position = models.PositiveIntegerField(null=True, blank=True)
     max_wait_seconds = models.PositiveIntegerField(null=True, blank=True)
     backend = models.CharField(max_length=16, blank=True, help_text="Where it runs: local or kubernetes.")
     replicas = models.JSONField(default=list, blank=True, help_text="Per-replica states from the backend.")
@@ -58,6 +57,8 @@ class Workload(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    queue_position: int | None = None  # set by selectors that read the queue; not stored
 
     class Meta:
         ordering = ["-created_at"]

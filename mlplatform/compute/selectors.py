@@ -29,16 +29,38 @@ def workloads_list(*, project: Project | None = None, states: Iterable[str] = ()
 
 
 def workload_get(*, project: Project, workload_id) -> Workload | None:
-    return workloads_list(project=project).filter(id=workload_id).first()
+    workload = workloads_list(project=project).filter(id=workload_id).first()
+    return with_queue_positions([workload])[0] if workload else None
+
+
+QUEUE_ORDER = ("-priority", "created_at", "id")  # admission's order: priority, then age
 
 
 def queue(*, project: Project | None = None) -> dict[str, list[Workload]]:
-    """Running (holding quota) and pending workloads, pending in queue order."""
+    """Running (holding quota) and pending workloads, pending in queue order with positions."""
     running = workloads_list(project=project, states=Workload.HOLDING).order_by("admitted_at", "created_at")
-    pending = workloads_list(project=project, states=[State.QUEUED]).order_by(
-        "project__slug", "queue_position", "-priority", "created_at"
+    pending = list(
+        workloads_list(project=project, states=[State.QUEUED]).order_by("project__slug", *QUEUE_ORDER)
     )
-    return {"running": list(running), "pending": list(pending)}
+    counters: dict[int, int] = {}
+    for workload in pending:
+        counters[workload.project_id] = counters.get(workload.project_id, 0) + 1
+        workload.queue_position = counters[workload.project_id]
+    return {"running": list(running), "pending": pending}
+
+
+def with_queue_positions(workloads: Iterable[Workload]) -> list[Workload]:
+    """Set `queue_position` on the queued ones (1-based within their project's queue): one query
+    per project involved."""
+    workloads = list(workloads)
+    queued = [w for w in workloads if w.state == State.QUEUED]
+    for project_id in {w.project_id for w in queued}:
+        order = Workload.objects.filter(project_id=project_id, state=State.QUEUED).order_by(*QUEUE_ORDER)
+        positions = {pk: i for i, pk in enumerate(order.values_list("id", flat=True), start=1)}
+        for workload in queued:
+            if workload.project_id == project_id:
+                workload.queue_position = positions.get(workload.id)
+    return workloads
 
 
 # --- usage -----------------------------------------------------------------------------------
@@ -89,7 +111,7 @@ def quotas_for_admission(*, projects: Iterable[Project] | None = None) -> list[a
 
 @dataclass
 class AdmissionInputs:
-    rows: dict = field(default_factory=dict)  # workload id -> Workload (only the fields a pass writes)
+    rows: dict = field(default_factory=dict)  # workload id -> (created_at, reason)
     queued: dict = field(default_factory=dict)  # workload id -> admission.Workload
     quotas: list = field(default_factory=list)
     usage: dict = field(default_factory=dict)
@@ -100,50 +122,38 @@ class AdmissionInputs:
 def admission_inputs() -> AdmissionInputs:
     """Everything one admission pass reads, in a fixed number of queries whatever the queue's size."""
     inputs = AdmissionInputs()
-    rows = Workload.objects.filter(state=State.QUEUED).only(
-        "id",
-        "project_id",
-        "priority",
-        "created_at",
-        "max_wait_seconds",
-        "queue_position",
-        "reason",
-        "state",
-        "admitted_at",
-        "finished_at",
+    queued = list(
+        Workload.objects.filter(state=State.QUEUED).values_list(
+            "id", "project_id", "priority", "created_at", "max_wait_seconds", "reason"
+        )
     )
-    for row in rows:
-        inputs.rows[row.id] = row
-    if not inputs.rows:
+    if not queued:
         return inputs
     projects = {
-        p.id: p
-        for p in Project.objects.filter(id__in={row.project_id for row in inputs.rows.values()}).only(
-            "id", "slug", "queueing_strategy", "max_queue_minutes"
-        )
+        pk: (slug, strategy, minutes)
+        for pk, slug, strategy, minutes in Project.objects.filter(
+            id__in={row[1] for row in queued}
+        ).values_list("id", "slug", "queueing_strategy", "max_queue_minutes")
     }
     requests: dict = {}
     for workload_id, flavor, gpus, cpu, memory in WorkloadRequest.objects.filter(
         workload__state=State.QUEUED
     ).values_list("workload_id", "flavor__name", "gpus", "cpu", "memory_gib"):
         requests.setdefault(workload_id, {})[flavor] = admission.Amounts(gpus, cpu, memory)
-    for workload_id, row in inputs.rows.items():
-        project = projects[row.project_id]
+    for workload_id, project_id, priority, created_at, max_wait_seconds, reason in queued:
+        slug, _, max_minutes = projects[project_id]
+        inputs.rows[workload_id] = (created_at, reason)
         inputs.queued[workload_id] = admission.Workload(
             id=workload_id,
-            project=project.slug,
-            priority=row.priority,
-            created=row.created_at,
+            project=slug,
+            priority=priority,
+            created=created_at,
             requests=requests.get(workload_id, {}),
         )
-        limits = [
-            timedelta(seconds=s)
-            for s in (row.max_wait_seconds, project.max_queue_minutes and project.max_queue_minutes * 60)
-            if s
-        ]
+        limits = [seconds for seconds in (max_wait_seconds, max_minutes and max_minutes * 60) if seconds]
         if limits:
-            inputs.max_wait[workload_id] = min(limits)
-    inputs.strategies = {p.slug: p.queueing_strategy for p in projects.values()}
+            inputs.max_wait[workload_id] = timedelta(seconds=min(limits))
+    inputs.strategies = {slug: strategy for slug, strategy, _ in projects.values()}
     inputs.quotas = quotas_for_admission()
     inputs.usage = usage()
     return inputs

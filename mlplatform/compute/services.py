@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -129,9 +129,10 @@ class PassResult:
 
 
 def admission_pass(*, now: datetime | None = None) -> PassResult:
-    """Admit what fits, give every pending workload its position and reason, and fail what can
-    never run or waited too long. Serialized by the AdmissionLock row, so concurrent passes and
-    submissions can never admit more than a quota allows."""
+    """Admit what fits, give every pending workload its reason, and fail what can never run or
+    waited too long. Serialized by the AdmissionLock row, so concurrent passes and submissions
+    can never admit more than a quota allows. Queue positions are not stored: they follow from
+    the queue's order (selectors.with_queue_positions)."""
     now = now or timezone.now()
     result = PassResult()
     with transaction.atomic():
@@ -143,47 +144,66 @@ def admission_pass(*, now: datetime | None = None) -> PassResult:
             inputs.queued.values(), inputs.quotas, usage=inputs.usage, strategies=inputs.strategies
         )
 
-        changed: list[Workload] = []
+        changes: list[tuple] = []  # (id, state, reason, admitted_at, finished_at)
         events: list[WorkloadEvent] = []
         for granted in decision.admitted:
-            row = inputs.rows[granted.workload_id]
             reason = "admitted"
             if granted.borrowed:
                 lent = ", ".join(f"{_amount_words(a)} of {name}" for name, a in granted.borrowed.items())
                 reason = f"admitted, borrowing {lent} from the cohort"
-            events.append(
-                WorkloadEvent(workload=row, state=State.ADMITTED, previous=State.QUEUED, reason=reason)
-            )
-            row.state, row.reason, row.queue_position, row.admitted_at = State.ADMITTED, reason, None, now
-            changed.append(row)
-            result.admitted.append(row.id)
+            changes.append((granted.workload_id, State.ADMITTED, reason, now, None))
+            result.admitted.append(granted.workload_id)
 
         for workload_id, pending in decision.pending.items():
-            row = inputs.rows[workload_id]
+            created_at, old_reason = inputs.rows[workload_id]
             limit = inputs.max_wait.get(workload_id)
-            if pending.never or (limit is not None and now - row.created_at > limit):
+            if pending.never or (limit is not None and now - created_at > limit):
                 reason = pending.reason
                 if not pending.never:
                     reason = f"waited longer than {_duration_words(limit)} for quota: {pending.reason}"
-                events.append(
-                    WorkloadEvent(workload=row, state=State.FAILED, previous=State.QUEUED, reason=reason)
-                )
-                row.state, row.reason, row.queue_position, row.finished_at = State.FAILED, reason, None, now
-                changed.append(row)
-                result.failed.append(row.id)
+                changes.append((workload_id, State.FAILED, reason[:500], None, now))
+                result.failed.append(workload_id)
                 continue
             result.pending += 1
-            if row.queue_position != pending.position or row.reason != pending.reason:
-                row.queue_position, row.reason = pending.position, pending.reason[:500]
-                changed.append(row)
+            if old_reason != pending.reason[:500]:
+                changes.append((workload_id, State.QUEUED, pending.reason[:500], None, None))
 
-        Workload.objects.bulk_update(
-            changed, ["state", "reason", "queue_position", "admitted_at", "finished_at"], batch_size=1000
-        )
+        for workload_id, state, reason, _, _ in changes:
+            if state != State.QUEUED:
+                events.append(
+                    WorkloadEvent(workload_id=workload_id, state=state, previous=State.QUEUED, reason=reason)
+                )
+        _write_decisions(changes, now)
         WorkloadEvent.objects.bulk_create(events, batch_size=1000)
         admitted = list(result.admitted)
         transaction.on_commit(lambda: _request_start(admitted))
     return result
+
+
+def _write_decisions(changes: list[tuple], now: datetime) -> None:
+    """Write every row a pass changed in a few statements. Django's bulk_update builds a CASE per
+    row and takes seconds for thousands; PostgreSQL gets one UPDATE ... FROM (VALUES ...) per chunk,
+    other databases an executemany."""
+    if not changes:
+        return
+    table = Workload._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(
+                f"UPDATE {table} SET state = %s, reason = %s, admitted_at = %s, finished_at = %s, "
+                "updated_at = %s WHERE id = %s",
+                [(*change[1:], now, change[0]) for change in changes],
+            )
+            return
+        for start in range(0, len(changes), 2000):
+            chunk = changes[start : start + 2000]
+            rows = ", ".join(["(%s::uuid, %s, %s, %s::timestamptz, %s::timestamptz)"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} AS w SET state = v.state, reason = v.reason, admitted_at = v.admitted_at, "
+                f"finished_at = v.finished_at, updated_at = %s FROM (VALUES {rows}) "
+                "AS v(id, state, reason, admitted_at, finished_at) WHERE w.id = v.id",
+                [now, *(item for change in chunk for item in change)],
+            )
 
 
 def _lock_admission(now: datetime) -> None:
@@ -409,8 +429,6 @@ def _locked(workload_id) -> Workload | None:
 def _transition(workload: Workload, state: str, reason: str) -> None:
     _event(workload, state, workload.state, reason)
     workload.state, workload.reason = state, reason[:500]
-    if state != State.QUEUED:
-        workload.queue_position = None
 
 
 def _event(workload: Workload, state: str, previous: str, reason: str) -> None:
@@ -471,8 +489,9 @@ def _request_admission() -> None:
 def _request_start(workload_ids: Iterable[uuid.UUID]) -> None:
     from mlplatform.compute.tasks import start_workload
 
-    for workload_id in workload_ids:
-        start_workload.delay(str(workload_id))
+    with start_workload.app.producer_or_acquire() as producer:  # one broker connection for them all
+        for workload_id in workload_ids:
+            start_workload.apply_async((str(workload_id),), producer=producer)
 
 
 def _request_stop(workload_id: uuid.UUID) -> None:

@@ -51,8 +51,7 @@ def team_a(project):
 
 
 def reload(workload: Workload) -> Workload:
-    workload.refresh_from_db()
-    return workload
+    return selectors.workload_get(project=workload.project, workload_id=workload.id)
 
 
 # --- refusing what must never be queued ------------------------------------------------------

@@ -41,7 +41,9 @@ class Kind:
     plural: str
     namespaced: bool = True
 
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
         """The collection (no name; across namespaces without one) or one object's path."""
         parts = ["/api" if "/" not in self.api_version else "/apis", self.api_version]
         if self.namespaced and namespace:
@@ -73,7 +75,9 @@ def kind_of(name: str) -> Kind:
     try:
         return KINDS[name]
     except KeyError:
-        raise BackendError(f"the Kubernetes backend does not handle the kind {name!r}", temporary=False) from None
+        raise BackendError(
+            f"the Kubernetes backend does not handle the kind {name!r}", temporary=False
+        ) from None
 
 
 class Gone(Exception):
@@ -197,7 +201,9 @@ class KubeClient:
         try:
             return self._json("PUT", kind_of(obj["kind"]).path(meta.get("namespace"), meta["name"]), body=obj)
         except ApiException as exc:
-            raise classify(exc, f"replace {obj['kind']} {_name(meta.get('namespace'), meta['name'])}") from exc
+            raise classify(
+                exc, f"replace {obj['kind']} {_name(meta.get('namespace'), meta['name'])}"
+            ) from exc
 
     def delete(self, kind: str, namespace: str | None, name: str) -> bool:
         """Delete one object, its dependents in the background. False when it was already gone."""
@@ -226,7 +232,7 @@ class KubeClient:
         *,
         resource_version: str,
         selector: str | None = None,
-        idle_seconds: float = 0.25,
+        idle_seconds: float = 0.1,
         max_seconds: float = 10.0,
     ) -> Iterator[dict]:
         """Events ({"type", "object"}) after `resource_version`, across namespaces, until none
@@ -244,11 +250,14 @@ class KubeClient:
         action = f"watch {kind}"
         deadline = time.monotonic() + max_seconds
         try:
-            response = self._open("GET", kind_of(kind).path(), query, timeout=(self.timeout, idle_seconds))
+            response = self._open("GET", kind_of(kind).path(), query)
         except ApiException as exc:
             if exc.status == 410:
                 raise Gone(str(exc)) from exc
             raise classify(exc, action) from exc
+        sock = getattr(response.connection, "sock", None)
+        if sock is not None:  # the headers came within the usual timeout; events may pause this long
+            sock.settimeout(idle_seconds)
         try:
             for line in _lines(response):
                 event = json.loads(line)
@@ -265,8 +274,8 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise classify(exc, action) from exc
         finally:
+            response.close()  # before release_conn: a half-read stream must not go back to the pool
             response.release_conn()
-            response.close()
 
     def pod_logs(
         self, namespace: str, pod: str, *, tail_lines: int | None = None, follow: bool = False
@@ -276,7 +285,10 @@ class KubeClient:
         action = f"read the logs of pod {namespace}/{pod}"
         try:
             response = self._open(
-                "GET", KINDS["Pod"].path(namespace, pod, "log"), query, timeout=(self.timeout, None)
+                "GET",
+                KINDS["Pod"].path(namespace, pod, "log"),
+                query,
+                timeout=(self.timeout, None if follow else self.timeout),  # a followed log may pause
             )
         except ApiException as exc:
             raise classify(exc, action) from exc
@@ -285,8 +297,8 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise classify(exc, action) from exc
         finally:
+            response.close()  # before release_conn: a half-read stream must not go back to the pool
             response.release_conn()
-            response.close()
 
     # --- the cluster
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from mlplatform.compute.backends.base import LABEL_MANAGED_BY, LABEL_WORKLOAD, MANAGED_BY
+from mlplatform.compute.backends.base import LABEL_MANAGED_BY, LABEL_WORKLOAD, MANAGED_BY, BackendError
 from mlplatform.compute.backends.kubernetes.client import Gone, KubeClient
 
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
@@ -33,7 +33,7 @@ class Informer:
         kind: str,
         *,
         selector: str = MANAGED_SELECTOR,
-        idle_seconds: float = 0.25,
+        idle_seconds: float = 0.1,
         max_seconds: float = 10.0,
     ):
         self.client = client
@@ -160,5 +160,14 @@ class Informers:
         return self.by_kind[kind]
 
     def sync_once(self) -> int:
-        """Sync every kind (see Informer.sync_once); returns the events applied in all."""
-        return sum(informer.sync_once() for informer in self.by_kind.values())
+        """Sync every kind (see Informer.sync_once); returns the events applied in all. A kind that
+        fails does not hold the others back: the first error is raised after all were tried."""
+        applied, errors = 0, []
+        for informer in self.by_kind.values():
+            try:
+                applied += informer.sync_once()
+            except BackendError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        return applied
