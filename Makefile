@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint install lock vendor clean
+.PHONY: run test lint install lock vendor clean bench
 
 $(VENV)/.installed: requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -41,3 +41,8 @@ vendor:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The benchmarks, each printing one JSON object (see benchmarks/).
+bench: install
+	$(PY) -m benchmarks.admission
+	$(PY) -m benchmarks.sync
