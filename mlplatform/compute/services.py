@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 State = Workload.State
 MISSING_GRACE = timedelta(seconds=120)  # a backend may not list what it just made
+START_GRACE = timedelta(seconds=60)  # an admitted workload not started by then is started again
 
 
 # --- submit ----------------------------------------------------------------------------------
@@ -312,9 +313,18 @@ def workload_stop(*, workload_id: uuid.UUID) -> Workload | None:
 
 
 def workloads_sync(*, now: datetime | None = None) -> int:
-    """Bring every workload on a backend up to date from one status read per backend.
+    """Bring every workload on a backend up to date from one status read per backend, and ask
+    again to start those admitted long ago that never reached one (a worker died in the middle of
+    starting them: its transaction rolled back, and a start is safe to repeat).
     Returns how many workloads changed."""
     now = now or timezone.now()
+    stuck = list(
+        Workload.objects.filter(state=State.ADMITTED, admitted_at__lt=now - START_GRACE).values_list(
+            "id", flat=True
+        )
+    )
+    if stuck:
+        _request_start(stuck)
     on_backend = Workload.objects.filter(state__in=Workload.ON_BACKEND).select_related("project")
     by_backend: dict[str, list[Workload]] = {}
     for workload in on_backend:
