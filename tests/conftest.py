@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import pytest
 from rest_framework.test import APIClient
@@ -84,3 +85,24 @@ def _celery_queue_per_test_process(worker_id):
     from mlplatform.celery import app
 
     app.conf.task_default_queue = f"tests-{worker_id}"
+
+
+@contextmanager
+def running_celery_worker():
+    """A real Celery worker (solo pool, in a thread) over the real broker, consuming this test
+    process's own queue, emptied first: no message another test left behind runs here."""
+    from celery.contrib.testing.worker import start_worker
+
+    from mlplatform.celery import app
+
+    app.loader.import_default_modules()
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(app.conf.task_default_queue)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(seeded_catalog):
+    with running_celery_worker() as worker:
+        yield worker

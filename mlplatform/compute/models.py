@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 
@@ -76,6 +77,10 @@ class Workload(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in self.FINISHED
+
+    @property
+    def spec_json(self) -> str:
+        return json.dumps(self.spec, indent=2)
 
     @property
     def total_gpus(self) -> int:

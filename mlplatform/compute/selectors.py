@@ -254,3 +254,15 @@ def quota_board(*, projects: Iterable[Project] | None = None) -> list[QuotaRow]:
             )
         )
     return sorted(rows, key=lambda r: (r.project, -r.nominal.gpus, r.flavor))
+
+
+def backend_overview() -> dict:
+    """The default backend's name and the optional integrations it detects (display only)."""
+    from mlplatform.compute.backends import default_backend_name, get_backend
+    from mlplatform.compute.backends.base import BackendError
+
+    name = default_backend_name()
+    try:
+        return {"name": name, "integrations": get_backend(name).integrations(), "error": ""}
+    except BackendError as exc:
+        return {"name": name, "integrations": {}, "error": str(exc)}

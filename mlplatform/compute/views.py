@@ -32,7 +32,13 @@ def queue(request: HttpRequest, project: str) -> HttpResponse:
 
 @staff_member_required
 def admin_queue(request: HttpRequest) -> HttpResponse:
-    context = {"project": None, "all_projects": True, **selectors.queue(), "quotas": selectors.quota_board()}
+    context = {
+        "project": None,
+        "all_projects": True,
+        **selectors.queue(),
+        "quotas": selectors.quota_board(),
+        "backend": selectors.backend_overview(),
+    }
     template = "compute/_queue_body.html" if request.headers.get("HX-Request") else "compute/queue.html"
     return render(request, template, context)
 

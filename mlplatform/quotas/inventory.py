@@ -27,18 +27,23 @@ def flavor_for_product(product: str) -> str:
     return GENERIC_FLAVOR
 
 
-def detect_gpus() -> Counter[str]:
-    """GPU count per flavor name; empty without nvidia-smi or when it fails."""
+def nvidia_smi(field: str) -> list[str]:
+    """One `nvidia-smi --query-gpu` field, a value per GPU; empty without nvidia-smi or when it fails."""
     if not shutil.which("nvidia-smi"):
-        return Counter()
+        return []
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            ["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=30,
             check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return Counter()
-    return Counter(flavor_for_product(line.strip()) for line in out.splitlines() if line.strip())
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def detect_gpus() -> Counter[str]:
+    """GPU count per flavor name; empty without nvidia-smi or when it fails."""
+    return Counter(flavor_for_product(name) for name in nvidia_smi("name"))

@@ -7,9 +7,7 @@ import sys
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
-from mlplatform.celery import app
 from mlplatform.compute import backends
 from mlplatform.compute.models import Workload
 from mlplatform.compute.tasks import sync_workloads
@@ -27,13 +25,6 @@ def local_compute(settings, tmp_path):
     backends.get_backend.cache_clear()
     yield backends.get_backend()
     backends.get_backend.cache_clear()
-
-
-@pytest.fixture
-def worker(seeded_catalog):
-    app.loader.import_default_modules()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
-        yield w
 
 
 def job(name: str, code: str, *, cpu: str = "1", count: int = 1, **policy) -> dict:
@@ -67,7 +58,7 @@ def wait_for(client, url: str, states: set[str], timeout: float = 60) -> dict:
 
 
 def test_a_queued_workload_is_admitted_when_quota_frees_runs_and_shows_its_logs(
-    api, project, member, local_compute, worker
+    api, project, member, local_compute, celery_worker
 ):
     quota(project, "cpu", nominal_cpu=2, nominal_memory_gib=8)
     client = api(member(Role.EDITOR))
@@ -113,7 +104,7 @@ def test_a_queued_workload_is_admitted_when_quota_frees_runs_and_shows_its_logs(
 
 
 def test_a_failing_replica_fails_the_workload_with_its_exit_code_and_last_lines(
-    api, project, member, local_compute, worker
+    api, project, member, local_compute, celery_worker
 ):
     quota(project, "cpu", nominal_cpu=4, nominal_memory_gib=8)
     client = api(member(Role.EDITOR))

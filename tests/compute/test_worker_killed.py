@@ -18,15 +18,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django.utils import timezone
 
-from mlplatform.celery import app
 from mlplatform.compute import backends, services
 from mlplatform.compute.backends.base import LABEL_WORKLOAD
 from mlplatform.compute.models import Workload
 from mlplatform.compute.spec import spec_from_dict
+from tests.conftest import running_celery_worker
 from tests.factories import quota
 
 pytestmark = pytest.mark.xdist_group("real-worker")
@@ -111,8 +110,7 @@ def test_a_start_killed_midway_converges_with_nothing_created_twice(kube, kube_c
     assert made_before_the_kill >= 1
 
     # a restarted worker: the periodic sync finds it stuck and starts it again
-    app.loader.import_default_modules()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    with running_celery_worker():
         services.workloads_sync(now=timezone.now() + timedelta(minutes=5))
         deadline = time.monotonic() + 30
         while Workload.objects.get(id=workload.id).state == "ADMITTED" and time.monotonic() < deadline:

@@ -492,7 +492,7 @@ def test_dockerfile_copies_every_app_and_not_the_whole_checkout():
     packages = {
         path.name
         for path in ROOT.iterdir()
-        if (path / "__init__.py").is_file() and path.name not in {"tests"}
+        if (path / "__init__.py").is_file() and path.name not in {"tests", "benchmarks"}
     }
 
     assert "." not in sources, "COPY . would bring .venv/, data/ and .git/ into the image"

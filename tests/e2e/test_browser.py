@@ -156,9 +156,46 @@ def test_a_project_admin_adds_s3_tests_it_and_uploads_through_the_browser(
     upload = tmp_path / "metrics.json"
     upload.write_text('{"accuracy": 0.97}')
     page.locator("#file-input").set_input_files(str(upload))
-    page.get_by_role("cell", name="metrics.json").wait_for()
+    page.locator("tbody td").filter(has_text="metrics.json").first.wait_for()
     _shot(page, "browse")
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download").click()
     assert download.value.suggested_filename == "metrics.json"
+
+
+def test_the_queue_shows_why_a_workload_waits_and_a_member_cancels_it(page, live_server, project, admin_user):
+    from mlplatform.compute import services
+    from mlplatform.compute.spec import spec_from_dict
+
+    quota(project, "nvidia-a100-80gb", nominal_gpus=8, nominal_cpu=96, nominal_memory_gib=1360)
+
+    def submit(name: str, gpus: int):
+        group = {
+            "role": "worker",
+            "image": "trainer:1",
+            "resources": {"flavor": "nvidia-a100-80gb", "gpus": gpus},
+        }
+        spec = spec_from_dict({"name": name, "kind": "batch", "groups": [group]})
+        return services.workload_submit(project=project, spec=spec, owner=admin_user)
+
+    submit("big-run", 8)
+    submit("sweep-1", 2)
+    services.admission_pass()
+    _login(page, live_server, "alice")
+
+    page.get_by_role("link", name="Queue").click()
+    pending = page.locator("tr[data-workload='sweep-1']")
+    assert "waiting for 2 x nvidia-a100-80gb: team-a uses 8 of 8" in pending.inner_text()
+    assert "8 in use" in page.locator("main").inner_text()
+    _shot(page, "queue")
+
+    pending.get_by_role("link", name="sweep-1").click()
+    assert page.get_by_test_id("position").inner_text() == "1"
+    assert "QUEUED" in page.get_by_test_id("events").inner_text()
+    _shot(page, "workload-queued")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel").click()
+
+    assert page.get_by_test_id("state").first.inner_text() == "CANCELLED"
+    assert "cancelled by alice" in page.get_by_test_id("events").inner_text()

@@ -115,6 +115,9 @@ class Backend(Protocol):
     def endpoint(self, ref: WorkloadRef, role: str, port: int) -> str | None:
         """A base URL (http://host:port) the console can reach the replica's port at, or None."""
 
+    def integrations(self) -> dict[str, bool]:
+        """Optional integrations the backend can see (Kueue, JobSet, Kubeflow training, KServe)."""
+
     def delete_volumes(self, project: str, name: str) -> None:
         """Remove the persistent volumes of the workloads named `name` (a deleted notebook)."""
 

@@ -96,3 +96,33 @@ class StorageDriver(abc.ABC):
     @abc.abstractmethod
     def check_bucket(self, bucket: str) -> None:
         """Raises BucketNotFound, AccessDenied or StorageUnavailable."""
+
+
+class FullReads:
+    """An upload stream read in full blocks (a short read would end a GCS resumable upload early,
+    or make an undersized S3 part) and at most `size` bytes of it, with the tell() uploads need.
+    Raises StorageError when it ends before `size` bytes, before the store is told the upload is
+    complete: no truncated object."""
+
+    def __init__(self, stream: BinaryIO, size: int | None):
+        self._stream, self._size, self._read = stream, size, 0
+
+    def tell(self) -> int:
+        return self._read
+
+    def read(self, amount: int | None = -1) -> bytes:
+        want = -1 if amount is None or amount < 0 else amount
+        if self._size is not None:
+            left = self._size - self._read
+            want = left if want < 0 else min(want, left)
+        chunks, got = [], 0
+        while want < 0 or got < want:
+            chunk = self._stream.read(CHUNK_SIZE if want < 0 else want - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        self._read += got
+        if self._size is not None and got < want:
+            raise StorageError(f"The upload ended after {self._read} of its {self._size} bytes.")
+        return b"".join(chunks)

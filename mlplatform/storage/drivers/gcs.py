@@ -20,6 +20,7 @@ from mlplatform.storage.drivers.base import (
     CHUNK_SIZE,
     AccessDenied,
     BucketNotFound,
+    FullReads,
     ListPage,
     ObjectInfo,
     ObjectNotFound,
@@ -114,7 +115,7 @@ class GcsDriver(StorageDriver):
         blob = self._client.bucket(bucket).blob(key, chunk_size=UPLOAD_CHUNK_SIZE)
         with self._errors(bucket, key):
             blob.upload_from_file(
-                _FullReads(stream, size), size=size, content_type=content_type, timeout=TIMEOUT
+                FullReads(stream, size), size=size, content_type=content_type, timeout=TIMEOUT
             )
         return _info(blob)
 
@@ -197,32 +198,3 @@ def _info(blob: storage.Blob) -> ObjectInfo:
         content_type=blob.content_type,
         etag=blob.etag,
     )
-
-
-class _FullReads:
-    """The upload stream, read in full blocks (a short read would end a resumable upload early) and at
-    most `size` bytes of it, with the tell() uploads need. Raises StorageError when it ends before
-    `size` bytes, before GCS is told the upload is complete: no truncated object."""
-
-    def __init__(self, stream: BinaryIO, size: int | None):
-        self._stream, self._size, self._read = stream, size, 0
-
-    def tell(self) -> int:
-        return self._read
-
-    def read(self, amount: int | None = -1) -> bytes:
-        want = -1 if amount is None or amount < 0 else amount
-        if self._size is not None:
-            left = self._size - self._read
-            want = left if want < 0 else min(want, left)
-        chunks, got = [], 0
-        while want < 0 or got < want:
-            chunk = self._stream.read(CHUNK_SIZE if want < 0 else want - got)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        self._read += got
-        if self._size is not None and got < want:
-            raise StorageError(f"The upload ended after {self._read} of its {self._size} bytes.")
-        return b"".join(chunks)

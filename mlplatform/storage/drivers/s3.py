@@ -19,6 +19,7 @@ from mlplatform.storage.drivers.base import (
     CHUNK_SIZE,
     AccessDenied,
     BucketNotFound,
+    FullReads,
     ListPage,
     ObjectInfo,
     ObjectNotFound,
@@ -127,7 +128,7 @@ class S3Driver(StorageDriver):
         extra = {"ContentType": content_type} if content_type else None
         with self._errors(bucket, key):
             self._client.upload_fileobj(
-                _FullReads(stream, size), bucket, key, ExtraArgs=extra, Config=TRANSFER
+                FullReads(stream, size), bucket, key, ExtraArgs=extra, Config=TRANSFER
             )
         return self.stat(bucket, key)
 
@@ -178,31 +179,6 @@ class S3Driver(StorageDriver):
             raise StorageUnavailable(f"Cannot reach {self._endpoint} for {where}: {exc}") from exc
         except (BotoCoreError, Boto3Error) as exc:
             raise StorageError(f"The request for {where} failed: {exc}") from exc
-
-
-class _FullReads:
-    """The upload stream, read in full blocks (a short read would make an undersized part) and at most
-    `size` bytes of it. Raises StorageError when it ends before `size` bytes: no truncated object."""
-
-    def __init__(self, stream: BinaryIO, size: int | None):
-        self._stream, self._size, self._read = stream, size, 0
-
-    def read(self, amount: int | None = -1) -> bytes:
-        want = -1 if amount is None or amount < 0 else amount
-        if self._size is not None:
-            left = self._size - self._read
-            want = left if want < 0 else min(want, left)
-        chunks, got = [], 0
-        while want < 0 or got < want:
-            chunk = self._stream.read(CHUNK_SIZE if want < 0 else want - got)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        self._read += got
-        if self._size is not None and got < want:
-            raise StorageError(f"The upload ended after {self._read} of its {self._size} bytes.")
-        return b"".join(chunks)
 
 
 def _etag(response: dict) -> str | None:

@@ -56,6 +56,9 @@ class KubernetesBackend:
 
     # --- running
 
+    def integrations(self) -> dict[str, bool]:
+        return self.client.detect_integrations()
+
     def submit(
         self, ref: WorkloadRef, spec: WorkloadSpec, flavors: Mapping[str, FlavorInfo], wiring: Wiring
     ) -> None:

@@ -97,6 +97,9 @@ class LocalBackend:
         else from nvidia-smi."""
         return cls(Path(settings.DATA_DIR) / "local", detect_gpus(getattr(settings, "LOCAL_GPUS", None)))
 
+    def integrations(self) -> dict[str, bool]:
+        return {}  # processes on this machine: no cluster, nothing to integrate with
+
     def run_dir(self, ref: WorkloadRef) -> Path:
         return self.root / "runs" / _segment(ref.project) / _segment(ref.key)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from mlplatform.compute.backends.base import BackendError
 from mlplatform.compute.backends.local.launcher import write_json
+from mlplatform.quotas.inventory import nvidia_smi
 
 
 def detect_gpus(override: int | str | Sequence[int | str] | None = None) -> tuple[str, ...]:
@@ -34,20 +33,7 @@ def detect_gpus(override: int | str | Sequence[int | str] | None = None) -> tupl
 
 @functools.cache
 def nvidia_smi_gpus() -> tuple[str, ...]:
-    nvidia_smi = shutil.which("nvidia-smi")
-    if nvidia_smi is None:
-        return ()
-    try:
-        out = subprocess.run(
-            [nvidia_smi, "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return tuple(line.strip() for line in out.splitlines() if line.strip())
+    return tuple(nvidia_smi("index"))
 
 
 class GpuLedger:
