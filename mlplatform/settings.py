@@ -232,7 +232,15 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The periodic admission and status passes run every few seconds: one line each is noise.
+        # Failures still log (ERROR); LOG_LEVEL=DEBUG shows every task.
+        **{
+            name: {"level": "DEBUG" if LOG_LEVEL.upper() == "DEBUG" else "WARNING"}
+            for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+        },
+    },
 }
 
 # --- Compute --------------------------------------------------------------------------------

@@ -188,6 +188,14 @@ def _write_decisions(changes: list[tuple], now: datetime) -> None:
     if not changes:
         return
     table = Workload._meta.db_table
+    fields = [
+        Workload._meta.get_field(name) for name in ("id", "state", "reason", "admitted_at", "finished_at")
+    ]
+    changes = [
+        tuple(f.get_db_prep_value(value, connection) for f, value in zip(fields, change, strict=True))
+        for change in changes
+    ]
+    now = Workload._meta.get_field("updated_at").get_db_prep_value(now, connection)
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.executemany(

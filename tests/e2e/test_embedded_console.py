@@ -112,6 +112,39 @@ def test_the_embedded_console_serves_health_pages_and_the_google_api(console):
     assert "GPU quota and usage" in dashboard.text
 
 
+def test_a_workload_runs_as_local_processes_on_the_embedded_default(console):
+    url, token = console["url"], _manage(console["env"], "issue_token", "admin", "--name", "compute").strip()
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    group = {
+        "role": "worker",
+        "count": 2,
+        "image": "python:3.11",
+        "command": [
+            sys.executable,
+            "-c",
+            "import os; print('replica', os.environ['MLPLATFORM_REPLICA_INDEX'])",
+        ],
+        "resources": {"flavor": "cpu", "cpu": "1", "memory_gib": "1"},
+    }
+    created = api.post(
+        f"{url}/api/projects/demo/workloads/",
+        json={"spec": {"name": "hello", "kind": "batch", "groups": [group]}},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    workload = f"{url}/api/projects/demo/workloads/{created.json()['id']}/"
+
+    deadline = time.monotonic() + 60
+    while (body := api.get(workload, timeout=5).json())["state"] not in ("SUCCEEDED", "FAILED"):
+        assert time.monotonic() < deadline, f"still {body['state']}: {body['reason']}"
+        time.sleep(0.5)
+
+    assert body["state"] == "SUCCEEDED", body["reason"]
+    assert [r["phase"] for r in body["replicas"]] == ["succeeded", "succeeded"]
+    assert api.get(f"{workload}logs/?role=worker&index=1", timeout=5).text.strip().endswith("replica 1")
+
+
 def test_ctrl_c_stops_everything_it_started(console):
     process = console["process"]
     children = psutil.Process(process.pid).children(recursive=True)
