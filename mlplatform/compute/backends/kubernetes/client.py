@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,7 +93,10 @@ def load_api_client() -> k8s.ApiClient:
         k8s_config.load_incluster_config(client_configuration=configuration)
     except k8s_config.ConfigException:
         try:
-            k8s_config.load_kube_config(client_configuration=configuration)
+            # KUBECONFIG is read now: the library reads it once, when it is first imported.
+            k8s_config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
         except (k8s_config.ConfigException, OSError) as exc:
             raise BackendError(f"no Kubernetes configuration found: {exc}", temporary=False) from exc
     return k8s.ApiClient(configuration)
