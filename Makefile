@@ -34,7 +34,7 @@ lock:
 	/tmp/mlplatform-lock/bin/pip install --quiet --upgrade pip
 	/tmp/mlplatform-lock/bin/pip install --quiet -r requirements.in
 	{ echo '# Pinned by `make lock` from requirements.in; `make run` and `make test` install exactly this.'; \
-	  /tmp/mlplatform-lock/bin/pip freeze --all | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.lock
+	  /tmp/mlplatform-lock/bin/pip freeze --all | grep -vE '^pip=='; } > requirements.lock
 
 vendor:
 	scripts/vendor-assets.sh

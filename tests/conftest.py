@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 
+import google.oauth2.credentials
 import pytest
+from googleapiclient import discovery
 from rest_framework.test import APIClient
 
 from mlplatform.core.models import Role
@@ -74,9 +76,12 @@ def seeded_catalog(transactional_db):
     the data migration's GPU catalog does not survive: put it back."""
     from mlplatform.quotas.catalog import seed_catalog
     from mlplatform.quotas.models import AcceleratorType, Flavor, MachineType
+    from training_app.models import RuntimeVersion
+    from training_app.runtimes import seed_runtimes
 
     if not Flavor.objects.exists():
         seed_catalog(Flavor, AcceleratorType, MachineType)
+    seed_runtimes(RuntimeVersion)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,3 +111,21 @@ def running_celery_worker():
 def celery_worker(seeded_catalog):
     with running_celery_worker() as worker:
         yield worker
+
+
+@pytest.fixture
+def google_api(live_server, token_for, seeded_catalog) -> Callable:
+    """google_api(user, "ml", "v1") -> the real googleapiclient, pointed at the live console."""
+
+    def build(user, api: str = "ml", version: str = "v1", token: str | None = None):
+        credentials = google.oauth2.credentials.Credentials(token or token_for(user, name=f"g-{api}"))
+        return discovery.build(
+            api,
+            version,
+            credentials=credentials,
+            static_discovery=True,
+            client_options={"api_endpoint": live_server.url + "/"},
+            cache_discovery=False,
+        )
+
+    return build

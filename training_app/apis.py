@@ -1,20 +1,22 @@
-"""The `projects.jobs` methods of the `ml v1` facade."""
+"""The `ml v1` `projects.jobs` resource: create, get, list, cancel, and patch of labels."""
 
 from __future__ import annotations
-
-import base64
-import hashlib
 
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from mlplatform.compute.selectors import with_queue_positions
+from mlplatform.core.errors import ApplicationError
+from mlplatform.core.models import Role
 from mlplatform.gcp.proto import timestamp
 from mlplatform.gcp.views import GoogleApiView
+from training_app import services
 from training_app.models import Job
-from training_app.selectors import jobs_list
+from training_app.selectors import job_get, jobs_list
 
 
 def job_json(job: Job) -> dict:
+    workload = job.workload
     body = {
         "jobId": job.job_id,
         "trainingInput": job.training_input,
@@ -24,16 +26,20 @@ def job_json(job: Job) -> dict:
         "state": job.state,
         "errorMessage": job.error_message,
         "labels": job.labels,
-        # Changes whenever the job does: read-modify-write clients send it back.
-        "etag": base64.b64encode(
-            hashlib.sha256(f"{job.pk}:{job.update_time.isoformat()}".encode()).digest()[:12]
-        ).decode(),
+        "etag": services.job_etag(job),
+        "trainingOutput": {
+            # One ML unit is one GPU-hour here (CPU-only jobs consume none).
+            "consumedMLUnits": float(workload.gpu_hours),
+        },
     }
+    position = getattr(workload, "queue_position", None)
+    if job.state == Job.State.QUEUED and position:
+        body["jobPosition"] = str(position)  # int64 travels as a string in JSON
     return {key: value for key, value in body.items() if value not in (None, "", {})}
 
 
 class JobListApi(GoogleApiView):
-    """projects.jobs.list, with `filter`, `pageSize` and `pageToken`."""
+    """projects.jobs.list (`filter`, `pageSize`, `pageToken`) and projects.jobs.create."""
 
     def get(self, request: Request, project: str) -> Response:
         obj = self.project(project)
@@ -43,4 +49,35 @@ class JobListApi(GoogleApiView):
             key="jobs",
             to_json=job_json,
             scope=str(obj.pk),
+            prepare=lambda jobs: with_queue_positions(job.workload for job in jobs),
         )
+
+    def post(self, request: Request, project: str) -> Response:
+        obj = self.project(project, needs=Role.EDITOR)
+        job = services.job_create(project=obj, body=request.data, user=request.user)
+        return Response(job_json(job_get(project=obj, job_id=job.job_id)))
+
+
+class JobDetailApi(GoogleApiView):
+    """projects.jobs.get and projects.jobs.patch (labels only, as AI Platform)."""
+
+    def get(self, request: Request, project: str, job_id: str) -> Response:
+        return Response(job_json(job_get(project=self.project(project), job_id=job_id)))
+
+    def patch(self, request: Request, project: str, job_id: str) -> Response:
+        job = job_get(project=self.project(project, needs=Role.EDITOR), job_id=job_id)
+        if not isinstance(request.data, dict):
+            raise ApplicationError("The request body must be a Job object.", field="job")
+        job = services.job_patch(
+            job=job, body=request.data, update_mask=request.query_params.get("updateMask", "")
+        )
+        return Response(job_json(job))
+
+
+class JobCancelApi(GoogleApiView):
+    """projects.jobs.cancel: answers Empty, as Google does."""
+
+    def post(self, request: Request, project: str, job_id: str) -> Response:
+        job = job_get(project=self.project(project, needs=Role.EDITOR), job_id=job_id)
+        services.job_cancel(job=job, user=request.user)
+        return Response({})

@@ -7,7 +7,9 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 
+from mlplatform.compute.models import Workload
 from mlplatform.core.models import Project
 
 JOB_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
@@ -20,7 +22,32 @@ def validate_job_id(value: str) -> None:
         )
 
 
+class RuntimeVersion(models.Model):
+    """AI Platform's `runtimeVersion` and `pythonVersion`, and the base image a job then runs on
+    (on Kubernetes; the local backend runs the console's own Python)."""
+
+    runtime_version = models.CharField(max_length=16, help_text="e.g. 2.11; empty: any")
+    python_version = models.CharField(max_length=8, help_text="e.g. 3.7; empty: any")
+    image = models.CharField(max_length=300)
+    description = models.CharField(max_length=200, blank=True)
+    is_default = models.BooleanField(default=False, help_text="Used when a job names no runtime version.")
+
+    class Meta:
+        ordering = ["-runtime_version", "-python_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["runtime_version", "python_version"], name="runtime_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"runtime {self.runtime_version or 'any'} / Python {self.python_version or 'any'}"
+
+
 class Job(models.Model):
+    """A training job. Its state, times and error come from its workload, which is what queues
+    and runs; the job keeps what AI Platform's API says about it."""
+
     class State(models.TextChoices):
         QUEUED = "QUEUED"
         PREPARING = "PREPARING"
@@ -30,18 +57,27 @@ class Job(models.Model):
         CANCELLING = "CANCELLING"
         CANCELLED = "CANCELLED"
 
+    # Workload states as AI Platform names them.
+    STATES = {
+        "QUEUED": State.QUEUED,
+        "ADMITTED": State.PREPARING,
+        "STARTING": State.PREPARING,
+        "RUNNING": State.RUNNING,
+        "SUCCEEDED": State.SUCCEEDED,
+        "FAILED": State.FAILED,
+        "CANCELLING": State.CANCELLING,
+        "CANCELLED": State.CANCELLED,
+    }
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     job_id = models.CharField(max_length=128, validators=[validate_job_id])
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    workload = models.OneToOneField(Workload, on_delete=models.PROTECT, related_name="job")
     labels = models.JSONField(default=dict, blank=True)
     training_input = models.JSONField(default=dict)
-    error_message = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     create_time = models.DateTimeField(auto_now_add=True, db_index=True)
-    start_time = models.DateTimeField(null=True, blank=True)
-    end_time = models.DateTimeField(null=True, blank=True)
     update_time = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -50,3 +86,22 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}/{self.job_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("training-job", kwargs={"project": self.project.slug, "job_id": self.job_id})
+
+    @property
+    def state(self) -> str:
+        return self.STATES[self.workload.state]
+
+    @property
+    def error_message(self) -> str:
+        return self.workload.reason if self.workload.state == Workload.State.FAILED else ""
+
+    @property
+    def start_time(self):
+        return self.workload.started_at
+
+    @property
+    def end_time(self):
+        return self.workload.finished_at

@@ -186,6 +186,16 @@ def workload_logs(
     return get_backend(workload.backend).logs(workload_ref(workload), role, index, tail=tail, follow=follow)
 
 
+def workload_log_tail(*, workload: Workload, role: str, index: int, lines: int = 200) -> list[str] | None:
+    """The last lines of one replica's log for a page, or None when there is none (yet)."""
+    if not workload.backend:
+        return None
+    try:
+        return list(workload_logs(workload=workload, role=role, index=index, tail=lines, follow=False))
+    except ApplicationError:
+        return None
+
+
 @dataclass(frozen=True)
 class QuotaRow:
     project: str

@@ -116,7 +116,7 @@ def _check_ever_admissible(project: Project, requests: dict) -> None:
     if pending is None:
         return
     if pending.never or "has no quota" in pending.reason:
-        raise ApplicationError(pending.reason, code=ErrorCode.FAILED_PRECONDITION, field="resources")
+        raise ApplicationError(pending.reason, field="resources")
 
 
 # --- admission -------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from mlplatform.core.models import Role
 from mlplatform.core.selectors import project_role
 from mlplatform.core.views import project_for_view
 
-LOG_TAIL = 200
-
 
 @login_required
 def queue(request: HttpRequest, project: str) -> HttpResponse:
@@ -63,11 +61,11 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
     }
     fragment = request.GET.get("fragment")
     if fragment == "logs":
-        context["log_lines"] = _log_lines(item, role, index)
+        context["log_lines"] = selectors.workload_log_tail(workload=item, role=role, index=index)
         return render(request, "compute/_workload_logs.html", context)
     if fragment == "status":
         return render(request, "compute/_workload_status.html", context)
-    context["log_lines"] = _log_lines(item, role, index)
+    context["log_lines"] = selectors.workload_log_tail(workload=item, role=role, index=index)
     return render(request, "compute/workload_detail.html", context)
 
 
@@ -85,14 +83,3 @@ def workload_cancel(request: HttpRequest, project: str, workload) -> HttpRespons
     else:
         messages.success(request, f"Cancelling '{item.name}'.")
     return redirect(item.get_absolute_url())
-
-
-def _log_lines(workload, role: str, index: int) -> list[str] | None:
-    if not workload.backend:
-        return None
-    try:
-        return list(
-            selectors.workload_logs(workload=workload, role=role, index=index, tail=LOG_TAIL, follow=False)
-        )
-    except ApplicationError:
-        return None

@@ -39,9 +39,17 @@ class GoogleApiView(APIView):
         return project
 
     def paged(
-        self, request: Request, query: Callable[[str], QuerySet], *, key: str, to_json, scope: str
+        self,
+        request: Request,
+        query: Callable[[str], QuerySet],
+        *,
+        key: str,
+        to_json,
+        scope: str,
+        prepare: Callable[[list], object] | None = None,
     ) -> Response:
-        """A list method's answer: one page of `query(filter)`, newest first, and the next page's token."""
+        """A list method's answer: one page of `query(filter)`, newest first, and the next page's token.
+        `prepare` sees the page's items before they become JSON (to fetch what they all need at once)."""
         params = request.query_params
         filter_text = params.get("filter", "")
         page = paginate(
@@ -50,6 +58,8 @@ class GoogleApiView(APIView):
             page_token=params.get("pageToken", ""),
             scope=f"{scope}/{filter_text}",
         )
+        if prepare is not None:
+            prepare(page.items)
         body = {key: [to_json(item) for item in page.items]}
         if page.next_page_token:
             body["nextPageToken"] = page.next_page_token

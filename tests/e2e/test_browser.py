@@ -199,3 +199,56 @@ def test_the_queue_shows_why_a_workload_waits_and_a_member_cancels_it(page, live
 
     assert page.get_by_test_id("state").first.inner_text() == "CANCELLED"
     assert "cancelled by alice" in page.get_by_test_id("events").inner_text()
+
+
+def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
+    page, live_server, project, admin_user, settings, tmp_path
+):
+    from datetime import timedelta
+
+    from mlplatform.compute.models import Workload
+    from mlplatform.storage.services import storage_connection_create
+    from tests.factories import job_row
+
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    storage_connection_create(
+        project=project, name="local", kind="local", buckets=["demo"], make_default=True
+    )
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    _login(page, live_server, "alice")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Training").click()
+    page.get_by_role("link", name="Submit your first job").click()
+    page.get_by_label("Job ID").fill("mnist_browser")
+    assert page.get_by_label("Job directory").input_value() == "gs://demo/jobs/mnist_browser"
+    page.get_by_label("Package URIs").fill("gs://demo/packages/trainer-0.1.tar.gz")
+    page.get_by_label("Python module").fill("trainer.task")
+    page.get_by_label("Arguments").fill("--epochs\n2")
+    page.get_by_label("Scale tier").select_option("CUSTOM")
+    page.get_by_label("Machine type").first.select_option("n1-standard-4")
+    snippet = page.get_by_test_id("snippet")
+    snippet.filter(has_text='"masterType": "n1-standard-4"').wait_for()  # the last field set
+    assert '"jobId": "mnist_browser"' in snippet.inner_text()
+    assert '"pythonModule": "trainer.task"' in snippet.inner_text()
+    assert f'"api_endpoint": "{live_server.url}/"' in snippet.inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "training-form")
+
+    page.get_by_role("button", name="Submit job").click()
+    page.get_by_role("heading", name="mnist_browser").wait_for()
+    assert page.get_by_test_id("state").first.inner_text() in ("QUEUED", "PREPARING")
+    assert "QUEUED" in page.get_by_test_id("events").inner_text()
+    assert '"environment": "cloud"' in page.get_by_test_id("tf-config").first.inner_text()
+    _shot(page, "training-job")
+
+    finished = job_row(project, "resnet_sweep_3", state="FAILED", labels={"team": "vision"})
+    Workload.objects.filter(pk=finished.workload_id).update(
+        reason="master-0 exited with code 2",
+        started_at=finished.create_time - timedelta(minutes=65),
+        finished_at=finished.create_time,
+        gpu_hours=1.25,
+    )
+    page.get_by_role("link", name="Training", exact=True).first.click()
+    page.locator("tr[data-job='mnist_browser']").wait_for()
+    assert "master-0 exited with code 2" in page.locator("tr[data-job='resnet_sweep_3']").inner_text()
+    _shot(page, "training-jobs")

@@ -12,8 +12,7 @@ from googleapiclient.errors import HttpError
 from mlplatform.core.models import Role
 from mlplatform.gcp.models import Operation
 from mlplatform.gcp.services import operation_create, operation_finish
-from tests.factories import quota
-from training_app.models import Job
+from tests.factories import job_row, quota
 
 # A live server needs committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,8 +40,8 @@ def test_jobs_list_is_empty_for_a_new_project(ml, project):
 
 def test_jobs_list_pages_newest_first_and_filters(ml, project):
     for i in range(5):
-        Job.objects.create(project=project, job_id=f"job_{i}", labels={"team": "nlp" if i % 2 else "cv"})
-    Job.objects.filter(job_id="job_4").update(state=Job.State.RUNNING)
+        state = "RUNNING" if i == 4 else "QUEUED"
+        job_row(project, f"job_{i}", state=state, labels={"team": "nlp" if i % 2 else "cv"})
     jobs = ml.projects().jobs()
 
     first = jobs.list(parent="projects/team-a", pageSize=2).execute()
@@ -79,7 +78,7 @@ def test_bad_list_parameters_are_invalid_argument_naming_the_field(ml, project, 
 
 def test_page_tokens_do_not_carry_over_to_another_filter(ml, project):
     for i in range(3):
-        Job.objects.create(project=project, job_id=f"j{i}")
+        job_row(project, f"j{i}")
     token = ml.projects().jobs().list(parent="projects/team-a", pageSize=1).execute()["nextPageToken"]
 
     with pytest.raises(HttpError) as caught:

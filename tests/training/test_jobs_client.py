@@ -1,0 +1,193 @@
+"""`projects.jobs` with the real googleapiclient against a live console: create, get, list (paging,
+filter), patch of labels, cancel, and bad input in Google's error shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from googleapiclient.errors import HttpError
+
+from mlplatform.compute.models import Workload
+from mlplatform.core.models import Role
+from mlplatform.storage.services import storage_connection_create
+from tests.factories import quota
+from training_app.models import Job
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def team(project, settings, tmp_path, seeded_catalog):
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    storage_connection_create(
+        project=project, name="local", kind="local", buckets=["demo"], make_default=True
+    )
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=64)
+    quota(project, "nvidia-tesla-t4", nominal_gpus=2, nominal_cpu=16, nominal_memory_gib=64)
+    return project
+
+
+@pytest.fixture
+def jobs(google_api, member):
+    return google_api(member(Role.EDITOR)).projects().jobs()
+
+
+def training_input(**overrides) -> dict:
+    return {
+        "scaleTier": "BASIC",
+        "packageUris": ["gs://demo/packages/trainer-0.1.tar.gz"],
+        "pythonModule": "trainer.task",
+        "region": "us-central1",
+        "args": ["--epochs", "1"],
+        **overrides,
+    }
+
+
+def error_of(caught) -> dict:
+    return json.loads(caught.value.content)["error"]
+
+
+def test_create_get_list_patch_and_cancel(team, jobs):
+    created = jobs.create(
+        parent="projects/team-a",
+        body={"jobId": "mnist_1", "trainingInput": training_input(), "labels": {"a": "b"}},
+    ).execute()
+
+    assert created["jobId"] == "mnist_1"
+    assert created["state"] == "QUEUED"
+    assert created["trainingInput"]["pythonModule"] == "trainer.task"
+    assert created["createTime"].endswith("Z")
+    got = jobs.get(name="projects/team-a/jobs/mnist_1").execute()
+    assert got["etag"] == created["etag"]
+
+    patched = jobs.patch(
+        name="projects/team-a/jobs/mnist_1",
+        updateMask="labels",
+        body={"labels": {"team": "vision"}, "etag": got["etag"]},
+    ).execute()
+    assert patched["labels"] == {"team": "vision"}
+
+    for i in range(3):
+        jobs.create(
+            parent="projects/team-a", body={"jobId": f"other_{i}", "trainingInput": training_input()}
+        ).execute()
+    first = jobs.list(parent="projects/team-a", pageSize=2).execute()
+    second = jobs.list(parent="projects/team-a", pageSize=2, pageToken=first["nextPageToken"]).execute()
+    vision = jobs.list(parent="projects/team-a", filter="labels.team=vision").execute()
+    assert [j["jobId"] for j in first["jobs"] + second["jobs"]] == [
+        "other_2",
+        "other_1",
+        "other_0",
+        "mnist_1",
+    ]
+    assert [j["jobId"] for j in vision["jobs"]] == ["mnist_1"]
+
+    assert jobs.cancel(name="projects/team-a/jobs/mnist_1", body={}).execute() == {}
+    assert jobs.get(name="projects/team-a/jobs/mnist_1").execute()["state"] == "CANCELLED"
+    cancelled = jobs.list(parent="projects/team-a", filter="state=CANCELLED").execute()
+    assert [j["jobId"] for j in cancelled["jobs"]] == ["mnist_1"]
+    with pytest.raises(HttpError) as caught:
+        jobs.cancel(name="projects/team-a/jobs/mnist_1", body={}).execute()
+    assert error_of(caught)["status"] == "FAILED_PRECONDITION"
+
+
+def test_a_job_over_quota_is_queued_with_its_position(team, jobs):
+    gpu = {
+        "scaleTier": "CUSTOM",
+        "masterType": "n1-standard-4",
+        "masterConfig": {"acceleratorConfig": {"count": "2", "type": "NVIDIA_TESLA_T4"}},
+    }
+    jobs.create(
+        parent="projects/team-a", body={"jobId": "first", "trainingInput": training_input(**gpu)}
+    ).execute()
+    from mlplatform.compute.services import admission_pass
+
+    admission_pass()
+    jobs.create(
+        parent="projects/team-a", body={"jobId": "second", "trainingInput": training_input(**gpu)}
+    ).execute()
+    admission_pass()
+
+    second = jobs.get(name="projects/team-a/jobs/second").execute()
+    assert second["state"] == "QUEUED"
+    assert second["jobPosition"] == "1"
+    assert jobs.get(name="projects/team-a/jobs/first").execute()["state"] == "PREPARING"
+
+
+def test_a_duplicate_job_id_is_already_exists(team, jobs):
+    body = {"jobId": "twice", "trainingInput": training_input()}
+    jobs.create(parent="projects/team-a", body=body).execute()
+    with pytest.raises(HttpError) as caught:
+        jobs.create(parent="projects/team-a", body=body).execute()
+    assert (caught.value.resp.status, error_of(caught)["status"]) == (409, "ALREADY_EXISTS")
+    assert Job.objects.count() == 1
+    assert Workload.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"jobId": "bad-id", "trainingInput": training_input()}, "jobId"),
+        ({"jobId": "j", "trainingInput": training_input(masterType="n9-giant")}, "trainingInput.masterType"),
+        ({"jobId": "j", "trainingInput": training_input(pythonModule=None)}, "trainingInput.pythonModule"),
+        (
+            {"jobId": "j", "trainingInput": training_input(packageUris=["gs://someone-else/p.tar.gz"])},
+            "trainingInput.packageUris[0]",
+        ),
+        (
+            {"jobId": "j", "trainingInput": training_input(scheduling={"maxRunningTime": "an hour"})},
+            "trainingInput.scheduling.maxRunningTime",
+        ),
+        (
+            {"jobId": "j", "trainingInput": training_input(hyperparameters={"goal": "MAXIMIZE"})},
+            "trainingInput.hyperparameters",
+        ),
+        (
+            {
+                "jobId": "j",
+                "trainingInput": training_input(
+                    scaleTier="CUSTOM",
+                    masterType="n1-standard-4",
+                    masterConfig={"acceleratorConfig": {"count": "1", "type": "NVIDIA_TESLA_P100_XL"}},
+                ),
+            },
+            "trainingInput.masterConfig.acceleratorConfig.type",
+        ),
+    ],
+)
+def test_bad_jobs_are_invalid_argument_naming_the_field(team, jobs, body, field):
+    body["trainingInput"] = {k: v for k, v in body["trainingInput"].items() if v is not None}
+    with pytest.raises(HttpError) as caught:
+        jobs.create(parent="projects/team-a", body=body).execute()
+
+    error = error_of(caught)
+    assert (caught.value.resp.status, error["status"]) == (400, "INVALID_ARGUMENT")
+    assert error["details"][0]["fieldViolations"][0]["field"] == field
+    assert not Job.objects.exists()
+    assert not Workload.objects.exists()
+
+
+def test_more_gpus_than_any_quota_could_give_is_refused(team, jobs):
+    too_many = training_input(
+        scaleTier="CUSTOM",
+        masterType="n1-standard-4",
+        masterConfig={"acceleratorConfig": {"count": "4", "type": "NVIDIA_TESLA_T4"}},
+    )
+    with pytest.raises(HttpError) as caught:
+        jobs.create(parent="projects/team-a", body={"jobId": "huge", "trainingInput": too_many}).execute()
+    assert caught.value.resp.status == 400
+    assert "can never" in error_of(caught)["message"]
+
+
+def test_only_labels_can_be_patched_and_viewers_cannot_write(team, jobs, google_api, member):
+    jobs.create(parent="projects/team-a", body={"jobId": "p", "trainingInput": training_input()}).execute()
+    with pytest.raises(HttpError) as caught:
+        jobs.patch(name="projects/team-a/jobs/p", updateMask="trainingInput", body={}).execute()
+    assert error_of(caught)["details"][0]["fieldViolations"][0]["field"] == "updateMask"
+
+    viewer = google_api(member(Role.VIEWER)).projects().jobs()
+    assert viewer.get(name="projects/team-a/jobs/p").execute()["jobId"] == "p"
+    with pytest.raises(HttpError) as caught:
+        viewer.cancel(name="projects/team-a/jobs/p", body={}).execute()
+    assert caught.value.resp.status == 403

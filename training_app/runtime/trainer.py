@@ -1,0 +1,327 @@
+"""The runner every replica of an AI Platform package job starts with: fetch, install, export, exec.
+
+    python trainer.py --package-uris gs://b/trainer-0.1.tar.gz[,gs://b/dep.whl] --module trainer.task \
+        -- [the trainer's own arguments]
+
+1. Fetches each package: `gs://b/k` and `s3://b/k` from the local bucket folder
+   `$MLPLATFORM_LOCAL_BUCKETS/b` when there is one, else through google-cloud-storage or boto3
+   with the variables the platform wires (GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST,
+   AWS_*), imported only then.
+2. Installs them, offline, into a virtualenv that sees this Python's packages
+   (`--system-site-packages`, plus this interpreter's own site-packages where it is itself a
+   virtualenv): `pip install --no-deps --no-index --no-build-isolation`. Wheels always install;
+   an sdist needs a wheel builder in this Python (setuptools >= 70.1, or the `wheel` package). The
+   virtualenv is keyed by the packages' contents and kept under $MLPLATFORM_VENV_CACHE when set
+   (replicas and later jobs with the same packages share it), else under the current folder.
+3. Exports what AI Platform sets (read from the platform's MLPLATFORM_* variables):
+   TF_CONFIG `{"cluster": {master|chief, worker, ps}, "task": {"type", "index"}, "job": {...},
+   "environment": "cloud"}` (evaluators are never in "cluster"); CLOUD_ML_JOB (the job's
+   trainingInput with AI Platform's snake_case field names and int64 fields as strings, also
+   TF_CONFIG's "job"); CLOUD_ML_JOB_ID; and PyTorch's MASTER_ADDR and MASTER_PORT (the master's or
+   chief's address), WORLD_SIZE (master and workers) and RANK (master 0, worker i: i + 1; none on
+   parameter servers and evaluators).
+4. Replaces itself with `<venv>/bin/python -m <module> <args>`: the exit code is the trainer's.
+
+Its own failures end with one line on stderr, `mlplatform trainer: ...`, and exit code 2 (bad
+usage), 66 (a package cannot be fetched) or 70 (the virtualenv or pip failed).
+
+Standard library only, Python 3.7 and later: the Kubernetes backend runs it inside the job's
+runtime image, which must carry it as /opt/mlplatform/trainer.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_NO_PACKAGE = 66
+EXIT_INSTALL = 70
+URI = re.compile(r"(gs|s3)://([^/]+)/(.+)")
+READY = "mlplatform-ready"  # written last: a virtualenv without it is half-built
+PIP_OUTPUT_LINES = 20
+GCS_RETRY_SECONDS = 20
+# TrainingInput's int64 fields, strings in AI Platform's JSON (proto3's mapping of int64).
+INT64_FIELDS = {"workerCount", "parameterServerCount", "evaluatorCount", "count"}
+REPLICA_VARIABLES = ("MLPLATFORM_CLUSTER", "MLPLATFORM_REPLICA_ROLE", "MLPLATFORM_REPLICA_INDEX")
+TRAINING_ROLES = ("worker", "ps")  # beside the master or chief; evaluators are not in "cluster"
+
+
+class RunnerError(Exception):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        uris, module, trainer_args = parse_args(sys.argv[1:] if argv is None else argv)
+        env = dict(os.environ)
+        exported = distributed_env(env)  # before the slow part: a bad environment fails at once
+        packages = [fetch(uri, _work_dir() / "packages" / str(i)) for i, uri in enumerate(uris)]
+        python = ensure_venv(packages)
+    except OSError as exc:  # a folder or file it cannot write
+        _exit(RunnerError(str(exc), EXIT_INSTALL))
+    except RunnerError as exc:
+        _exit(exc)
+    venv = python.parent.parent
+    env.update(exported)
+    env.update(VIRTUAL_ENV=str(venv), PATH=os.pathsep.join([str(venv / "bin"), env.get("PATH", os.defpath)]))
+    sys.stdout.flush()
+    os.execve(str(python), [str(python), "-m", module, *trainer_args], env)
+
+
+def _exit(error: RunnerError) -> None:
+    print(f"mlplatform trainer: {error}", file=sys.stderr, flush=True)
+    sys.exit(error.exit_code)
+
+
+def parse_args(argv: list[str]) -> tuple[list[str], str, list[str]]:
+    """(package URIs, module, the trainer's arguments: everything after the first `--`)."""
+    own, trainer_args = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
+    parser = argparse.ArgumentParser(
+        prog="trainer.py", description="Run an AI Platform package job's replica."
+    )
+    parser.add_argument("--package-uris", required=True, help="comma-separated gs:// or s3:// URIs")
+    parser.add_argument("--module", required=True, help="the Python module to run, e.g. trainer.task")
+    args = parser.parse_args(own)
+    uris = [uri for uri in args.package_uris.split(",") if uri]
+    if not uris:
+        parser.error("--package-uris names no package")
+    return uris, args.module, trainer_args
+
+
+# --- the environment AI Platform gives a trainer --------------------------------------------
+
+
+def distributed_env(environ: dict[str, str]) -> dict[str, str]:
+    """TF_CONFIG, CLOUD_ML_JOB(_ID) and the PyTorch variables, from the platform's variables."""
+    missing = [name for name in REPLICA_VARIABLES if not environ.get(name)]
+    if missing:
+        raise RunnerError(
+            f"{', '.join(missing)} not set: run me as a replica of a training workload", EXIT_USAGE
+        )
+    try:
+        cluster = json.loads(environ["MLPLATFORM_CLUSTER"])
+        role = environ["MLPLATFORM_REPLICA_ROLE"]
+        index = int(environ["MLPLATFORM_REPLICA_INDEX"])
+        job = json.loads(environ.get("MLPLATFORM_TRAINING_JOB") or "{}")
+    except ValueError as exc:
+        raise RunnerError(f"a platform variable is malformed: {exc}", EXIT_USAGE) from None
+    leader = "chief" if environ.get("MLPLATFORM_USE_CHIEF") == "true" else "master"
+    training_input = job_for_tf_config(job.get("training_input") or {})
+    training_cluster = {name: cluster[name] for name in (leader, *TRAINING_ROLES) if name in cluster}
+    tf_config = {
+        "cluster": training_cluster,
+        "task": {"type": role, "index": index},
+        "job": training_input,
+        "environment": "cloud",
+    }
+    exported = {
+        "TF_CONFIG": json.dumps(tf_config),
+        "CLOUD_ML_JOB": json.dumps(training_input),
+        "CLOUD_ML_JOB_ID": str(job.get("job_id", "")),
+    }
+    if cluster.get(leader):
+        host, _, port = cluster[leader][0].rpartition(":")
+        workers = len(cluster.get("worker", []))
+        exported.update(MASTER_ADDR=host, MASTER_PORT=port, WORLD_SIZE=str(1 + workers))
+        rank = {leader: 0, "worker": index + 1}.get(role)
+        if rank is not None:
+            exported["RANK"] = str(rank)
+    return exported
+
+
+def job_for_tf_config(training_input: dict) -> dict:
+    """trainingInput as AI Platform writes it into TF_CONFIG and CLOUD_ML_JOB: proto field names
+    (snake_case) and int64 fields as strings."""
+    return _snake_case(training_input)
+
+
+def _snake_case(value, name: str = ""):
+    if isinstance(value, dict):
+        return {
+            re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower(): _snake_case(item, key)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_snake_case(item) for item in value]
+    if name in INT64_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+# --- packages -------------------------------------------------------------------------------
+
+
+def fetch(uri: str, folder: Path) -> Path:
+    """A local path to the package: its file in a local bucket, else a download into `folder`."""
+    match = URI.fullmatch(uri)
+    if not match or any(part in ("", ".", "..") for part in match.group(3).split("/")):
+        raise RunnerError(f"'{uri}' is not a package URI such as gs://bucket/trainer-0.1.tar.gz", EXIT_USAGE)
+    scheme, bucket, key = match.groups()
+    buckets = os.environ.get("MLPLATFORM_LOCAL_BUCKETS")
+    if buckets and (Path(buckets) / bucket).is_dir():
+        return _local_object(uri, Path(buckets) / bucket, key)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / key.rsplit("/", 1)[-1]
+    try:
+        (_download_gcs if scheme == "gs" else _download_s3)(bucket, key, target)
+    except ImportError as exc:
+        raise RunnerError(f"cannot fetch {uri}: this Python lacks {exc.name}", EXIT_NO_PACKAGE) from None
+    except Exception as exc:  # the store's own error types: imported lazily, so not nameable here
+        raise RunnerError(f"cannot fetch {uri}: {_one_line(exc)}", EXIT_NO_PACKAGE) from None
+    return target
+
+
+def _local_object(uri: str, bucket_dir: Path, key: str) -> Path:
+    path = bucket_dir.joinpath(*key.split("/"))
+    inside = os.path.realpath(path).startswith(os.path.realpath(bucket_dir) + os.sep)
+    if not inside or not path.is_file():
+        raise RunnerError(f"package {uri} was not found in the local bucket {bucket_dir}", EXIT_NO_PACKAGE)
+    return path
+
+
+def _download_gcs(bucket: str, key: str, target: Path) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if key_file:
+        from google.oauth2 import service_account
+
+        credentials = service_account.Credentials.from_service_account_file(key_file)
+    else:
+        credentials = AnonymousCredentials()  # emulators and public buckets
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST")
+    client = storage.Client(
+        project=None, credentials=credentials, client_options={"api_endpoint": endpoint} if endpoint else None
+    )
+    # The library's default retries for two minutes; a missing network should fail sooner.
+    retry = DEFAULT_RETRY.with_deadline(GCS_RETRY_SECONDS)
+    client.bucket(bucket).blob(key).download_to_filename(str(target), retry=retry)
+
+
+def _download_s3(bucket: str, key: str, target: Path) -> None:
+    import boto3
+    from botocore.config import Config
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        # Stores other than AWS (MinIO, Ceph) are reached path-style, as the platform's own driver does.
+        config=Config(s3={"addressing_style": "path"}) if endpoint else None,
+    )
+    client.download_file(bucket, key, str(target))
+
+
+# --- the virtualenv -------------------------------------------------------------------------
+
+
+def ensure_venv(packages: list[Path]) -> Path:
+    """The python of a virtualenv with `packages` installed, built once per set of packages."""
+    key = _venv_key(packages)
+    cache = os.environ.get("MLPLATFORM_VENV_CACHE")
+    base = Path(cache) if cache else _work_dir() / "venvs"
+    base.mkdir(parents=True, exist_ok=True)
+    venv = base / key
+    python = venv / "bin" / "python"
+    with _locked(base / f"{key}.lock"):
+        if (venv / READY).exists():
+            return python
+        shutil.rmtree(str(venv), ignore_errors=True)  # a build that died half-way
+        _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], "venv")
+        version = "python{}.{}".format(*sys.version_info[:2])
+        # --system-site-packages reaches only the base interpreter's packages: where this Python is
+        # itself a virtualenv (the console's), its packages (pip among them) come through a .pth.
+        pth = venv / "lib" / version / "site-packages" / "mlplatform-parent.pth"
+        pth.write_text("".join(path + "\n" for path in site.getsitepackages()))
+        install = [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation"]
+        install += ["--ignore-installed", "--no-cache-dir", "--disable-pip-version-check", "--no-input"]
+        _run(install + [str(package) for package in packages], "pip install", pip=True)
+        (venv / READY).write_text("")
+    return python
+
+
+def _venv_key(packages: list[Path]) -> str:
+    """Same interpreter and same package files (names and bytes): same virtualenv."""
+    digest = hashlib.sha256(f"{os.path.realpath(sys.executable)} {sys.version}".encode())
+    for package in packages:
+        digest.update(package.name.encode() + b"\0")
+        with open(str(package), "rb") as data:
+            chunk = data.read(1 << 20)
+            while chunk:
+                digest.update(chunk)
+                chunk = data.read(1 << 20)
+    return digest.hexdigest()[:24]
+
+
+def _run(command: list[str], what: str, pip: bool = False) -> None:
+    env = dict(os.environ)
+    if pip:  # the machine's pip configuration (indexes, constraints) must not change what installs
+        env = {name: value for name, value in env.items() if not name.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    if done.returncode != 0:
+        lines = done.stdout.decode(errors="replace").strip().splitlines()
+        sys.stderr.write("".join(line + "\n" for line in lines[-PIP_OUTPUT_LINES:]))
+        raise RunnerError(f"{what} failed: {_reason(lines, done.returncode)}", EXIT_INSTALL)
+
+
+def _reason(lines: list[str], returncode: int) -> str:
+    errors = [line.strip() for line in lines if line.strip().lower().startswith("error")]
+    if any("bdist_wheel" in line for line in errors):
+        return (
+            "an sdist needs a wheel builder (setuptools >= 70.1 or the 'wheel' package) in this Python; "
+            "add one to the runtime, or upload a wheel"
+        )
+    return errors[-1] if errors else (lines[-1].strip() if lines else f"exit code {returncode}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(str(path), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _work_dir() -> Path:
+    """`.mlplatform-trainer` in the current folder, or in the temp folder where that is read-only."""
+    for parent in (Path.cwd(), Path(tempfile.gettempdir())):
+        folder = parent / ".mlplatform-trainer"
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError:
+            continue
+        if os.access(str(folder), os.W_OK):
+            return folder
+    raise RunnerError(
+        "no writable folder for packages: neither the current one nor the temp folder", EXIT_INSTALL
+    )
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()
