@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -274,6 +275,20 @@ class Faults:
         if roll < self.error_rate + self.timeout_rate:
             return "delay"
         return None
+
+
+def kubeconfig(path: Path, url: str) -> Path:
+    """A kubeconfig file naming the server at `url`, as for any cluster."""
+    path.write_text(
+        f"""apiVersion: v1
+kind: Config
+clusters: [{{name: test, cluster: {{server: "{url}"}}}}]
+users: [{{name: test, user: {{token: test}}}}]
+contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
+current-context: test
+"""
+    )
+    return path
 
 
 # --- the server --------------------------------------------------------------------------------

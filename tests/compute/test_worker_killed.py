@@ -27,22 +27,10 @@ from mlplatform.compute.models import Workload
 from mlplatform.compute.spec import spec_from_dict
 from tests.conftest import running_celery_worker
 from tests.factories import quota
+from tests.kube import kubeconfig
 
 pytestmark = pytest.mark.xdist_group("real-worker")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(
-        f"""apiVersion: v1
-kind: Config
-clusters: [{{name: test, cluster: {{server: "{url}"}}}}]
-users: [{{name: test, user: {{token: test}}}}]
-contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
-current-context: test
-"""
-    )
-    return path
 
 
 def database_url() -> str:

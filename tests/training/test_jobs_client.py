@@ -114,6 +114,12 @@ def test_a_job_over_quota_is_queued_with_its_position(team, jobs):
     assert second["jobPosition"] == "1"
     assert jobs.get(name="projects/team-a/jobs/first").execute()["state"] == "PREPARING"
 
+    jobs.cancel(name="projects/team-a/jobs/first", body={}).execute()  # its quota frees
+    admission_pass()
+    second = jobs.get(name="projects/team-a/jobs/second").execute()
+    assert second["state"] == "PREPARING"
+    assert "jobPosition" not in second
+
 
 def test_a_duplicate_job_id_is_already_exists(team, jobs):
     body = {"jobId": "twice", "trainingInput": training_input()}
