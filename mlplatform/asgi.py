@@ -1,4 +1,8 @@
-"""ASGI entry point: `uvicorn mlplatform.asgi:application`."""
+"""ASGI entry point: `uvicorn mlplatform.asgi:application`.
+
+`/notebooks/{project}/{name}/...` (HTTP and WebSocket) goes to the notebooks' authenticating proxy;
+everything else to Django.
+"""
 
 import os
 
@@ -6,4 +10,29 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from notebooks_app.proxy import PREFIX, NotebookProxy  # noqa: E402 - needs Django set up
+
+notebook_proxy = NotebookProxy()
+
+
+async def application(scope, receive, send):
+    if scope["type"] in ("http", "websocket") and scope["path"].startswith(PREFIX):
+        return await notebook_proxy(scope, receive, send)
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    if scope["type"] == "websocket":  # Django speaks HTTP only
+        await receive()
+        return await send({"type": "websocket.close", "code": 1008})
+    return await django_application(scope, receive, send)
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await notebook_proxy.close()
+            return await send({"type": "lifespan.shutdown.complete"})

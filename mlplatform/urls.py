@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/", include("mlplatform.quotas.api_urls")),
     path("api/", include("mlplatform.storage.api_urls")),
     path("api/", include("mlplatform.compute.api_urls")),
+    path("api/", include("notebooks_app.api_urls")),
     path("v1/", include("mlplatform.gcp.urls")),
     path("v1/", include("training_app.gcp_urls")),
     path("", include("mlplatform.core.urls")),
