@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from mlplatform.compute.selectors import with_queue_positions, workload_log_tail
+from mlplatform.compute.views import chosen_replica
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.selectors import project_role
@@ -350,8 +351,7 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
     job = job_get(project=obj, job_id=job_id)
     workload = job.workload
     groups = workload.spec.get("groups", [])
-    role = request.GET.get("role") or (groups[0]["role"] if groups else "")
-    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
+    role, index = chosen_replica(request, groups)
     context = {
         "project": obj,
         "job": job,

@@ -41,6 +41,13 @@ def admin_queue(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def chosen_replica(request: HttpRequest, groups: list[dict]) -> tuple[str, int]:
+    """The replica whose log a page shows: `?role=&index=`, else the first group's first."""
+    role = request.GET.get("role") or (groups[0]["role"] if groups else "")
+    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
+    return role, index
+
+
 @login_required
 def workload_detail(request: HttpRequest, project: str, workload) -> HttpResponse:
     obj = project_for_view(request, project)
@@ -48,8 +55,7 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
     if item is None:
         raise Http404("No such workload.")
     groups = item.spec.get("groups", [])
-    role = request.GET.get("role") or (groups[0]["role"] if groups else "")
-    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
+    role, index = chosen_replica(request, groups)
     context = {
         "project": obj,
         "workload": item,
