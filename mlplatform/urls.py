@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/", include("notebooks_app.api_urls")),
     path("v1/", include("mlplatform.gcp.urls")),
     path("v1/", include("training_app.gcp_urls")),
+    path("v2/", include("notebooks_app.gcp_urls")),
     path("", include("mlplatform.core.urls")),
 ]
 

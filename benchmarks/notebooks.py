@@ -1,0 +1,407 @@
+"""Benchmark: a notebook from create to ready on the local backend, and what the proxy costs.
+
+    python -m benchmarks.notebooks          (DATABASE_URL and REDIS_URL, else throwaway embedded ones)
+
+In a scratch database, with the console served by uvicorn in its own process and a real Celery
+worker: each round creates a notebook through the API and waits until Jupyter answers through the
+proxy, against starting the same JupyterLab command directly and waiting until it answers (ratio).
+The status sync, beat's job every COMPUTE_SYNC_SECONDS (5) in production, runs every
+SYNC_EVERY_SECONDS here, so the figure is the platform's own path, not the beat's period.
+Then, on one running notebook: a small REST call (`GET api/status`), kernel messages (`1+1`
+execute request to reply over the kernel WebSocket) and terminal lines (a line to `cat` and back,
+a WebSocket round trip without a kernel), each through the proxy and straight to Jupyter with its
+token, interleaved in blocks. Prints one JSON object; ratios are proxy over direct
+(aim: under 1.3). For scale: Kubeflow and Open Data Hub start a notebook in under 40 s with a
+pre-pulled image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+ROUNDS = 3
+REST_CALLS = 400
+KERNEL_MESSAGES = 200
+BLOCK = 50  # calls per block; proxy and direct blocks alternate
+SYNC_EVERY_SECONDS = 0.25
+POLL_SECONDS = 0.05
+AIM = 1.3
+QUEUE = "benchmark-notebooks"
+
+
+def main() -> None:
+    sys.path.insert(0, os.getcwd())
+    data = tempfile.mkdtemp(prefix="mlplatform-bench-notebooks-")
+    os.environ.update(DATA_DIR=data, COMPUTE_BACKEND="local", LOCAL_GPUS="0", LOG_LEVEL="WARNING")
+    import tests.engines  # noqa: F401 - DATABASE_URL and REDIS_URL, else embedded servers
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        print(json.dumps(run(_database_url(os.environ["DATABASE_URL"], name)), indent=2))
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(name, verbosity=0)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def run(database_url: str) -> dict:
+    from mlplatform.celery import app
+    from mlplatform.compute.backends import get_backend
+    from mlplatform.core.models import Membership, Project, Role
+    from mlplatform.core.services import api_token_create
+    from mlplatform.quotas.models import Flavor, ProjectQuota
+    from tests.conftest import running_celery_worker
+
+    app.conf.task_default_queue = QUEUE
+    project = Project.objects.create(slug="bench")
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create(username="bench")
+    Membership.objects.create(project=project, user=user, role=Role.EDITOR)
+    ProjectQuota.objects.create(
+        project=project, flavor=Flavor.objects.get(name="cpu"), nominal_cpu=16, nominal_memory_gib=64
+    )
+    token = api_token_create(user=user, name="bench")[1]
+    direct = [start_directly() for _ in range(ROUNDS)]
+    with console(database_url) as url, running_celery_worker():
+        client = Client(url, token)
+        with status_sync():
+            platform = [client.create_until_ready(f"nb-{i}", last=i == ROUNDS - 1) for i in range(ROUNDS)]
+        # the overhead is measured with nothing else running (two cores on CI's machines)
+        name = f"nb-{ROUNDS - 1}"
+        upstream, secret = client.upstream(name, get_backend())
+        rest = compare_rest(client, name, upstream, secret)
+        kernel = compare_kernel(client, name, upstream, secret)
+        terminal = compare_terminal(client, name, upstream, secret)
+        with status_sync():
+            client.stop(name)
+    get_backend().collect_garbage(set())
+    return {
+        "benchmark": "notebooks",
+        "backend": "local",
+        "rounds": ROUNDS,
+        "direct_start_seconds": _rounded(direct),
+        "create_to_ready_seconds": _rounded(platform),
+        "create_to_ready_vs_direct": round(statistics.median(platform) / statistics.median(direct), 2),
+        "status_sync_every_seconds": SYNC_EVERY_SECONDS,
+        "kubeflow_start_seconds_reference": 40,
+        "rest_call": rest,
+        "kernel_message": kernel,
+        "terminal_line": terminal,
+        "aim_ratio_under": AIM,
+    }
+
+
+# --- starting --------------------------------------------------------------------------------------
+
+
+def start_directly() -> float:
+    """Seconds from starting the notebook's own JupyterLab command until its API answers."""
+    from mlplatform.compute.envexpand import expand
+    from notebooks_app.specs import notebook_spec
+
+    home = tempfile.mkdtemp(prefix="mlplatform-bench-home-")
+    port = _free_port()
+    spec = notebook_spec(
+        project="bench",
+        name="direct",
+        image="",
+        flavor="cpu",
+        gpus=0,
+        cpu=Decimal(1),
+        memory_gib=Decimal(1),
+        home_size_gib=1,
+        env={},
+        token_sha256=hashlib.sha256(b"direct").hexdigest(),
+        user="bench",
+        backend="local",
+    )
+    group = spec.groups[0]
+    env = {**os.environ, "MLPLATFORM_PORT": str(port), "MLPLATFORM_VOLUME_HOME": home}
+    env |= {**group.env, "HOME": home}
+    argv = [expand(arg, env) for arg in (*group.command, *group.args)]
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}{group.readiness_path}", {})
+        return time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+class Client:
+    """A user of the console's API and of notebooks through its proxy."""
+
+    def __init__(self, url: str, token: str):
+        import requests
+
+        self.url = url
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    def create_until_ready(self, name: str, *, last: bool) -> float:
+        started = time.perf_counter()
+        response = self.http.post(f"{self.url}/api/projects/bench/notebooks/", json={"name": name})
+        response.raise_for_status()
+        _wait_for(f"{self.url}/notebooks/bench/{name}/api/status", self.auth, session=self.http)
+        took = time.perf_counter() - started
+        if not last:
+            self.stop(name)
+        return took
+
+    def stop(self, name: str) -> None:
+        self.http.post(f"{self.url}/api/projects/bench/notebooks/{name}/stop/").raise_for_status()
+        deadline = time.monotonic() + 60
+        while self.http.get(f"{self.url}/api/projects/bench/notebooks/{name}/").json()["state"] != "STOPPED":
+            assert time.monotonic() < deadline, f"{name} did not stop"
+            time.sleep(POLL_SECONDS)
+
+    def upstream(self, name: str, backend) -> tuple[str, str]:
+        from mlplatform.compute.services import workload_ref
+        from notebooks_app.models import Notebook
+
+        notebook = Notebook.objects.select_related("workload__project").get(name=name)
+        return backend.endpoint(workload_ref(notebook.workload), "notebook", 8888), notebook.secret
+
+
+# --- overhead --------------------------------------------------------------------------------------
+
+
+def compare_rest(client: Client, name: str, upstream: str, secret: str) -> dict:
+    import requests
+
+    path = f"/notebooks/bench/{name}/api/status"
+    proxied, direct = requests.Session(), requests.Session()
+    proxied.headers.update(client.auth)
+    direct.headers["Authorization"] = f"token {secret}"
+
+    def call(session, base):
+        def once() -> float:
+            started = time.perf_counter()
+            session.get(base + path).raise_for_status()
+            return time.perf_counter() - started
+
+        return once
+
+    return _compare(call(proxied, client.url), call(direct, upstream), REST_CALLS)
+
+
+def compare_kernel(client: Client, name: str, upstream: str, secret: str) -> dict:
+    import requests
+    from websockets.sync.client import connect
+
+    direct_auth = {"Authorization": f"token {secret}"}
+    kernels = f"{upstream}/notebooks/bench/{name}/api/kernels"
+    kernel = requests.post(kernels, json={"name": "python3"}, headers=direct_auth, timeout=30).json()["id"]
+    path = f"/notebooks/bench/{name}/api/kernels/{kernel}/channels"
+    with (
+        connect(client.url.replace("http", "ws", 1) + path, additional_headers=client.auth) as proxied,
+        connect(upstream.replace("http", "ws", 1) + path, additional_headers=direct_auth) as direct,
+    ):
+        return _compare(_executor(proxied), _executor(direct), KERNEL_MESSAGES)
+
+
+def compare_terminal(client: Client, name: str, upstream: str, secret: str) -> dict:
+    """A line to `cat` in a terminal and back: a WebSocket round trip with no kernel in it."""
+    import requests
+    from websockets.sync.client import connect
+
+    direct_auth = {"Authorization": f"token {secret}"}
+    base = f"/notebooks/bench/{name}"
+    path = f"{base}/terminals/websocket/"
+    terminals = [
+        requests.post(f"{upstream}{base}/api/terminals", headers=direct_auth, timeout=30).json()["name"]
+        for _ in range(2)
+    ]
+    with (
+        connect(
+            client.url.replace("http", "ws", 1) + path + terminals[0], additional_headers=client.auth
+        ) as proxied,
+        connect(
+            upstream.replace("http", "ws", 1) + path + terminals[1], additional_headers=direct_auth
+        ) as direct,
+    ):
+        return _compare(_typist(proxied), _typist(direct), KERNEL_MESSAGES)
+
+
+def _typist(ws):
+    ws.send(json.dumps(["stdin", "stty -echo; cat\n"]))  # cat answers each line; the tty echoes nothing
+    with contextlib.suppress(TimeoutError):
+        while True:
+            ws.recv(timeout=1)
+
+    def once() -> float:
+        line = uuid.uuid4().hex[:8]
+        started = time.perf_counter()
+        ws.send(json.dumps(["stdin", f"{line}\n"]))
+        seen = ""
+        while line not in seen:
+            seen += json.loads(ws.recv(timeout=30))[1]
+        return time.perf_counter() - started
+
+    return once
+
+
+def _executor(ws):
+    session = uuid.uuid4().hex
+
+    def once() -> float:
+        msg_id = uuid.uuid4().hex
+        request = {
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": session, "version": "5.3"},
+            "parent_header": {},
+            "metadata": {},
+            "channel": "shell",
+            "content": {"code": "1+1", "silent": False, "store_history": False, "allow_stdin": False},
+            "buffers": [],
+        }
+        started = time.perf_counter()
+        ws.send(json.dumps(request))
+        while True:
+            message = json.loads(ws.recv(timeout=30))
+            if message["channel"] == "shell" and message["parent_header"].get("msg_id") == msg_id:
+                return time.perf_counter() - started
+
+    return once
+
+
+def _compare(proxied, direct, calls: int) -> dict:
+    """Warm both up, then alternate blocks; milliseconds and ratios of proxied over direct."""
+    for _ in range(20):
+        proxied(), direct()
+    through, straight = [], []
+    for _ in range(calls // BLOCK):
+        through += [proxied() for _ in range(BLOCK)]
+        straight += [direct() for _ in range(BLOCK)]
+    p50_through, p50_straight = statistics.median(through), statistics.median(straight)
+    return {
+        "calls": len(through),
+        "direct_ms_p50": _ms(p50_straight),
+        "proxy_ms_p50": _ms(p50_through),
+        "direct_ms_p99": _ms(_p99(straight)),
+        "proxy_ms_p99": _ms(_p99(through)),
+        "proxy_added_ms_p50": _ms(p50_through - p50_straight),
+        "ratio_p50": round(p50_through / p50_straight, 2),
+        "ratio_mean": round(statistics.fmean(through) / statistics.fmean(straight), 2),
+    }
+
+
+# --- the console -----------------------------------------------------------------------------------
+
+
+class console:  # noqa: N801 - used as a context manager
+    """uvicorn serving mlplatform.asgi in its own process, on the scratch database."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+
+    def __enter__(self) -> str:
+        port = _free_port()
+        env = {**os.environ, "DATABASE_URL": self.database_url, "DATABASE_CONN_MAX_AGE": "60"}
+        # Its tasks go to the benchmark's own queue, which the worker in this process consumes.
+        serve = (
+            "import os, uvicorn; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mlplatform.settings');"
+            f"from mlplatform.celery import app; app.conf.task_default_queue = {QUEUE!r};"
+            f"uvicorn.run('mlplatform.asgi:application', port={port}, log_level='warning', access_log=False)"
+        )
+        self.process = subprocess.Popen([sys.executable, "-c", serve], env=env)
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(f"{url}/healthz", {}, any_status=True)
+        return url
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class status_sync:  # noqa: N801 - used as a context manager
+    """Beat's status sync, every SYNC_EVERY_SECONDS."""
+
+    def __enter__(self) -> None:
+        from mlplatform.compute.tasks import sync_workloads
+
+        self.stopping = threading.Event()
+
+        def loop() -> None:
+            while not self.stopping.wait(SYNC_EVERY_SECONDS):
+                sync_workloads.delay()
+
+        self.thread = threading.Thread(target=loop, daemon=True)
+        self.thread.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _wait_for(
+    url: str, headers: dict, *, session=None, any_status: bool = False, timeout: float = 120
+) -> None:
+    import requests
+
+    session = session or requests.Session()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if session.get(url, headers=headers, timeout=5).status_code == 200 or any_status:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(POLL_SECONDS)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def _database_url(url: str, name: str) -> str:
+    """The same server, the test database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(value, 2) for value in values]
+
+
+if __name__ == "__main__":
+    main()

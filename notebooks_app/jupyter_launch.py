@@ -1,0 +1,68 @@
+"""Starts JupyterLab so that only the console's proxy gets in. Runs inside the notebook, without Django.
+
+The spec passes this file's text to `python -c`, with JupyterLab's options as arguments, so the
+notebook image needs nothing of ours. Jupyter learns only the SHA-256 of the proxy's token
+(MLPLATFORM_NOTEBOOK_TOKEN_SHA256): the token itself is in no environment, manifest or page, and
+JupyterLab's pages, which embed the server's own token, have none to show.
+"""
+
+import sys
+
+# `python -c` puts the working directory (the user's home) first on sys.path: a `selectors.py`
+# of the user's would shadow the standard library's in the server.
+sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]
+
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import os  # noqa: E402
+
+from jupyter_server.auth.identity import IdentityProvider, User  # noqa: E402
+from traitlets import default  # noqa: E402
+
+TOKEN_SHA256_ENV = "MLPLATFORM_NOTEBOOK_TOKEN_SHA256"
+
+
+class ProxyTokenIdentityProvider(IdentityProvider):
+    """Accepts a request only with the proxy's token (`Authorization: token ...`), checked against
+    its digest; no login page, no login cookie: the proxy authenticates every request."""
+
+    @default("token")
+    def _token_default(self):
+        return ""  # what pages would embed
+
+    @property
+    def login_available(self):
+        return False
+
+    @property
+    def logout_available(self):
+        return False
+
+    async def get_user_token(self, handler):
+        presented = (self.get_token(handler) or "").encode()
+        expected = os.environ.get(TOKEN_SHA256_ENV, "")
+        if presented and expected and hmac.compare_digest(hashlib.sha256(presented).hexdigest(), expected):
+            name = os.environ.get("MLPLATFORM_NOTEBOOK_USER") or "jovyan"
+            return User(username=name, name=name, display_name=name)
+        return None
+
+    def get_user_cookie(self, handler):
+        return None
+
+    def set_login_cookie(self, handler, user):
+        pass
+
+
+def main(argv: list[str]) -> int:
+    if not os.environ.get(TOKEN_SHA256_ENV):
+        sys.exit(f"{TOKEN_SHA256_ENV} is not set: refusing to start a server nobody could reach")
+    from jupyterlab.labapp import LabApp
+
+    LabApp.launch_instance(
+        argv=[f"--ServerApp.identity_provider_class={__name__}.ProxyTokenIdentityProvider", *argv]
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,143 @@
+"""GPU notebooks: a JupyterLab with a persistent home, run as a compute Workload each time it starts."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from mlplatform.compute.models import Workload
+from mlplatform.core.models import Project
+from mlplatform.core.validators import validate_dns_label
+from mlplatform.quotas.models import Flavor
+
+
+class NotebookImage(models.Model):
+    """An image of the admin-managed catalog that users pick from."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_dns_label])
+    image = models.CharField(
+        max_length=300, help_text="Image reference, e.g. quay.io/jupyter/scipy-notebook:…"
+    )
+    description = models.CharField(max_length=300, blank=True)
+    flavors = models.ManyToManyField(
+        Flavor, blank=True, related_name="notebook_images", help_text="Flavors it suits; none: all of them."
+    )
+    is_default = models.BooleanField(default=False, help_text="Used when a notebook names no image.")
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def suits(self, flavor: Flavor) -> bool:
+        flavors = list(self.flavors.all())
+        return not flavors or flavor in flavors
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Notebook(models.Model):
+    """A user's JupyterLab. Its state comes from its current workload, which is what queues and
+    runs; `secret` is the token only the proxy sends to Jupyter (never shown to anyone)."""
+
+    class State(models.TextChoices):
+        QUEUED = "QUEUED"  # waiting for quota
+        PROVISIONING = "PROVISIONING"  # admitted, being handed to the backend
+        STARTING = "STARTING"  # on the backend: pulling, starting Jupyter, not ready yet
+        ACTIVE = "ACTIVE"  # Jupyter answers
+        STOPPING = "STOPPING"
+        STOPPED = "STOPPED"
+        FAILED = "FAILED"
+        DELETING = "DELETING"
+
+    class Desired(models.TextChoices):
+        RUNNING = "RUNNING"
+        STOPPED = "STOPPED"
+        DELETED = "DELETED"
+
+    # Workload states as a notebook's user sees them.
+    STATES = {
+        Workload.State.QUEUED: State.QUEUED,
+        Workload.State.ADMITTED: State.PROVISIONING,
+        Workload.State.STARTING: State.STARTING,
+        Workload.State.RUNNING: State.ACTIVE,
+        Workload.State.CANCELLING: State.STOPPING,
+        Workload.State.CANCELLED: State.STOPPED,
+        Workload.State.SUCCEEDED: State.STOPPED,  # Jupyter shut down from its own menu
+        Workload.State.FAILED: State.FAILED,
+    }
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="notebooks")
+    name = models.CharField(
+        max_length=63, validators=[validate_dns_label], help_text="A DNS-1123 label, unique in the project."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="notebooks"
+    )
+    image = models.ForeignKey(NotebookImage, on_delete=models.PROTECT, related_name="notebooks")
+    flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="+")
+    gpus = models.PositiveIntegerField(default=0)
+    cpu = models.DecimalField(
+        max_digits=8, decimal_places=3, default=Decimal(2), validators=[MinValueValidator(Decimal("0.001"))]
+    )
+    memory_gib = models.DecimalField(
+        max_digits=10, decimal_places=3, default=Decimal(4), validators=[MinValueValidator(Decimal("0.001"))]
+    )
+    home_size_gib = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(16384)]
+    )
+    env = models.JSONField(default=dict, blank=True, help_text="Extra environment variables.")
+    labels = models.JSONField(default=dict, blank=True, help_text="Google-style labels (Workbench API).")
+    secret = models.CharField(max_length=64, default=new_secret, editable=False)
+    workload = models.OneToOneField(
+        Workload,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notebook",
+        help_text="The workload of the latest start.",
+    )
+    desired_state = models.CharField(max_length=16, choices=Desired.choices, default=Desired.RUNNING)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="notebook_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}"
+
+    @property
+    def state(self) -> str:
+        if self.desired_state == self.Desired.DELETED:
+            return self.State.DELETING
+        if self.workload is None:
+            return self.State.STOPPED
+        return self.STATES[self.workload.state]
+
+    @property
+    def reason(self) -> str:
+        """Why it waits or failed, in one line; empty otherwise."""
+        if self.workload is not None and self.state in (self.State.QUEUED, self.State.FAILED):
+            return self.workload.reason
+        return ""
+
+    @property
+    def queue_position(self) -> int | None:
+        return self.workload.queue_position if self.workload is not None else None
+
+    @property
+    def is_stopped(self) -> bool:
+        return self.state in (self.State.STOPPED, self.State.FAILED)
+
+    @property
+    def proxy_path(self) -> str:
+        return f"/notebooks/{self.project.slug}/{self.name}/"

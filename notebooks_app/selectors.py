@@ -1,0 +1,84 @@
+"""Reads for notebooks, and the proxy's one question: may this user reach that notebook, and where."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from mlplatform.compute.selectors import with_queue_positions
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Project, Role
+from mlplatform.core.selectors import project_role
+from notebooks_app.models import Notebook, NotebookImage
+
+
+def notebooks_list(*, project: Project) -> list[Notebook]:
+    """The project's notebooks, newest first, queued ones with their queue positions."""
+    return _with_positions(_notebooks().filter(project=project))
+
+
+def notebook_get(*, project: Project, name: str) -> Notebook:
+    """Raises NOT_FOUND."""
+    notebook = _notebooks().filter(project=project, name=name).first()
+    if notebook is None:
+        raise ApplicationError(f"Notebook '{name}' was not found.", code=ErrorCode.NOT_FOUND)
+    return _with_positions([notebook])[0]
+
+
+def notebook_images() -> QuerySet[NotebookImage]:
+    return NotebookImage.objects.prefetch_related("flavors")
+
+
+def _notebooks() -> QuerySet[Notebook]:
+    return Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
+
+
+def _with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:
+    notebooks = list(notebooks)
+    with_queue_positions(notebook.workload for notebook in notebooks if notebook.workload is not None)
+    return notebooks
+
+
+# --- the proxy ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the proxy sends a user's requests for one notebook: `upstream` (a base URL) and the
+    token Jupyter wants, when the notebook is ACTIVE; else its state and why."""
+
+    state: str
+    reason: str = ""
+    queue_position: int | None = None
+    upstream: str | None = None
+    secret: str = ""
+
+
+def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route | None:
+    """The route to `project/name` for `user`, or None where the user may not use the notebook:
+    it does not exist, or they are not a member, or they are a viewer and not its owner (the proxy
+    answers all of these alike, so notebooks cannot be probed)."""
+    from mlplatform.compute.backends import get_backend
+    from mlplatform.compute.services import workload_ref
+    from notebooks_app.specs import PORT, ROLE
+
+    if not user.is_active:
+        return None
+    notebook = _notebooks().filter(project__slug=project, name=name).first()
+    if notebook is None:
+        return None
+    role = project_role(notebook.project, user)
+    if role is None or not (role.allows(Role.EDITOR) or notebook.owner_id == user.pk):
+        return None
+    state = notebook.state
+    if state != Notebook.State.ACTIVE:
+        notebook = _with_positions([notebook])[0]
+        return Route(state=state, reason=notebook.reason, queue_position=notebook.queue_position)
+    workload = notebook.workload
+    upstream = get_backend(workload.backend or None).endpoint(workload_ref(workload), ROLE, PORT)
+    if upstream is None:
+        return Route(state=Notebook.State.STARTING, reason="its server has no address yet")
+    return Route(state=state, upstream=upstream, secret=notebook.secret)

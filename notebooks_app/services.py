@@ -1,0 +1,344 @@
+"""Writes for notebooks: create, start, stop, update while stopped, delete with the home volume.
+
+Each start queues a new compute Workload; the notebook's state is that workload's, in its own words
+(models.Notebook.STATES). Stopping cancels the workload and keeps the home volume; deleting also
+removes the volume, once the workload is gone (tasks.finish_delete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from mlplatform.compute.backends import default_backend_name, get_backend
+from mlplatform.compute.services import workload_cancel, workload_submit
+from mlplatform.compute.spec import ENV_NAME
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Project
+from mlplatform.core.validators import dns_label_problem
+from mlplatform.quotas.models import Flavor
+from notebooks_app.models import Notebook, NotebookImage, new_secret
+from notebooks_app.specs import RESERVED_ENV_PREFIXES, notebook_spec
+
+State = Notebook.State
+Desired = Notebook.Desired
+MAX_HOME_GIB = 16384
+DEFAULT_CPU = Decimal(2)  # a CPU-only notebook's share; GPU flavors give their per-GPU amounts
+DEFAULT_MEMORY_GIB = Decimal(4)
+
+
+def notebook_create(
+    *,
+    project: Project,
+    owner,
+    name: str,
+    image: str | None = None,
+    flavor: str = "cpu",
+    gpus: int = 0,
+    cpu: Decimal | None = None,
+    memory_gib: Decimal | None = None,
+    home_size_gib: int = 10,
+    env: Mapping[str, str] | None = None,
+    start: bool = True,
+) -> Notebook:
+    """Create a notebook and (with `start`) queue its first start. Fails on a bad or taken name, an
+    image that does not suit the flavor, a GPU count the flavor cannot give, or a shape the
+    project's quota could never admit."""
+    if problem := dns_label_problem(name):
+        raise ApplicationError(f"'{name}' {problem}.", field="name")
+    shape = _shape(
+        image=image, flavor=flavor, gpus=gpus, cpu=cpu, memory_gib=memory_gib, home_size_gib=home_size_gib
+    )
+    if Notebook.objects.filter(project=project, name=name).exists():
+        raise _exists(name)
+    try:
+        with transaction.atomic():
+            notebook = Notebook.objects.create(
+                project=project,
+                name=name,
+                owner=owner,
+                env=_env_checked(env or {}),
+                desired_state=Desired.RUNNING if start else Desired.STOPPED,
+                **shape,
+            )
+            if start:
+                _submit(notebook, by=owner)
+    except IntegrityError:  # the same name created at the same moment
+        raise _exists(name) from None
+    return notebook
+
+
+def notebook_start(*, notebook: Notebook, by=None) -> Notebook:
+    """Queue a new start of a stopped (or failed) notebook, with a fresh token."""
+    with transaction.atomic():
+        notebook = _locked(notebook)
+        if not notebook.is_stopped:
+            raise _not_now(notebook, "start")
+        notebook.desired_state = Desired.RUNNING
+        _submit(notebook, by=by)
+    return notebook
+
+
+def notebook_stop(*, notebook: Notebook, by=None) -> Notebook:
+    """Stop Jupyter and free the quota; the home volume and its files stay. Stopping a notebook
+    that is already stopping does nothing."""
+    with transaction.atomic():
+        notebook = _locked(notebook)
+        if notebook.state == State.STOPPING:
+            return notebook
+        if notebook.is_stopped or notebook.state == State.DELETING:
+            raise _not_now(notebook, "stop")
+        notebook.workload = workload_cancel(workload=notebook.workload, by=by)
+        notebook.desired_state = Desired.STOPPED
+        notebook.save(update_fields=["desired_state", "updated_at"])
+    return notebook
+
+
+def notebook_reset(*, notebook: Notebook, by=None) -> Notebook:
+    """Restart Jupyter: stop it, and start it again (with a new token) once it has stopped."""
+    with transaction.atomic():
+        notebook = _locked(notebook)
+        if notebook.is_stopped or notebook.state in (State.STOPPING, State.DELETING):
+            raise _not_now(notebook, "reset")
+        notebook.workload = workload_cancel(workload=notebook.workload, by=by)
+        notebook.desired_state = Desired.RUNNING  # what the restart brings it back to
+        notebook.save(update_fields=["desired_state", "updated_at"])
+        notebook_id = notebook.pk
+        transaction.on_commit(lambda: _request_restart(notebook_id))
+    return notebook
+
+
+def notebook_restart(*, notebook_id: int) -> bool:
+    """The second half of a reset: start the notebook once its workload has ended, unless it was
+    stopped or deleted meanwhile. True when there is nothing left to do; False while it stops."""
+    with transaction.atomic():
+        notebook = _notebooks_locked().filter(pk=notebook_id).first()
+        if notebook is None or notebook.desired_state != Desired.RUNNING:
+            return True
+        if notebook.state == State.STOPPING:
+            return False
+        if notebook.is_stopped:  # else someone started it meanwhile
+            _submit(notebook, by=None)
+    return True
+
+
+def notebook_update(
+    *,
+    notebook: Notebook,
+    image: str | None = None,
+    flavor: str | None = None,
+    gpus: int | None = None,
+    cpu: Decimal | None = None,
+    memory_gib: Decimal | None = None,
+    home_size_gib: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Notebook:
+    """Change image, resources, home size (it only grows) or environment of a stopped notebook;
+    None keeps a value. A new flavor or GPU count recomputes CPU and memory unless given."""
+    with transaction.atomic():
+        notebook = _locked(notebook)
+        if not notebook.is_stopped:
+            raise ApplicationError(
+                f"'{notebook.name}' is {notebook.state.lower()}: stop it before changing it.",
+                code=ErrorCode.FAILED_PRECONDITION,
+            )
+        if home_size_gib is not None and home_size_gib < notebook.home_size_gib:
+            raise ApplicationError(
+                f"A home volume cannot shrink (it has {notebook.home_size_gib} GiB).", field="home_size_gib"
+            )
+        reshaped = flavor is not None or gpus is not None
+        shape = _shape(
+            image=image if image is not None else notebook.image.name,
+            flavor=flavor if flavor is not None else notebook.flavor.name,
+            gpus=gpus if gpus is not None else notebook.gpus,
+            cpu=cpu if cpu is not None else (None if reshaped else notebook.cpu),
+            memory_gib=memory_gib if memory_gib is not None else (None if reshaped else notebook.memory_gib),
+            home_size_gib=home_size_gib if home_size_gib is not None else notebook.home_size_gib,
+        )
+        for field, value in shape.items():
+            setattr(notebook, field, value)
+        if env is not None:
+            notebook.env = _env_checked(env)
+        notebook.save()
+    return notebook
+
+
+def notebook_delete(*, notebook: Notebook, by=None, confirm: bool = False) -> Notebook:
+    """Stop the notebook and, once its workload is gone, delete it with its home volume (files
+    and all): so only with `confirm`. Asking again while it is being deleted retries the end."""
+    if not confirm:
+        raise ApplicationError(
+            f"Deleting '{notebook.name}' deletes its home volume and every file in it; "
+            "confirm it (confirm=true).",
+            code=ErrorCode.FAILED_PRECONDITION,
+            field="confirm",
+        )
+    with transaction.atomic():
+        notebook = _locked(notebook)
+        workload = notebook.workload
+        if workload is not None and not workload.is_finished and workload.state != workload.State.CANCELLING:
+            notebook.workload = workload_cancel(workload=workload, by=by)
+        notebook.desired_state = Desired.DELETED
+        notebook.save(update_fields=["desired_state", "updated_at"])
+        notebook_id = notebook.pk
+        transaction.on_commit(lambda: _request_finish_delete(notebook_id))
+    return notebook
+
+
+def notebook_finish_delete(*, notebook_id: int) -> bool:
+    """Remove a notebook being deleted, and its volumes, once its workload has ended. True when
+    there is nothing left to do; False while the workload still stops (call again later)."""
+    with transaction.atomic():
+        notebook = (
+            Notebook.objects.select_for_update(of=("self",))
+            .select_related("project", "workload")
+            .filter(pk=notebook_id, desired_state=Desired.DELETED)
+            .first()
+        )
+        if notebook is None:
+            return True
+        workload = notebook.workload
+        if workload is not None and not workload.is_finished:
+            return False
+        get_backend(workload.backend if workload is not None and workload.backend else None).delete_volumes(
+            notebook.project.slug, notebook.name
+        )
+        notebook.delete()
+    return True
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _submit(notebook: Notebook, *, by) -> None:
+    """Queue a workload for this start; the token changes with every start."""
+    notebook.secret = new_secret()
+    user = by or notebook.owner
+    spec = notebook_spec(
+        project=notebook.project.slug,
+        name=notebook.name,
+        image=notebook.image.image,
+        flavor=notebook.flavor.name,
+        gpus=notebook.gpus,
+        cpu=notebook.cpu,
+        memory_gib=notebook.memory_gib,
+        home_size_gib=notebook.home_size_gib,
+        env=notebook.env,
+        token_sha256=hashlib.sha256(notebook.secret.encode()).hexdigest(),
+        user=getattr(notebook.owner, "username", "") or "jovyan",
+        backend=default_backend_name(),
+    )
+    notebook.workload = workload_submit(project=notebook.project, spec=spec, owner=user)
+    notebook.save()
+
+
+def _shape(
+    *,
+    image: str | None,
+    flavor: str,
+    gpus: int,
+    cpu: Decimal | None,
+    memory_gib: Decimal | None,
+    home_size_gib: int,
+) -> dict[str, Any]:
+    """The checked image, flavor and resources, as Notebook fields."""
+    flavor_row = Flavor.objects.filter(name=flavor).first()
+    if flavor_row is None:
+        raise ApplicationError(f"'{flavor}' is not a flavor of this platform.", field="flavor")
+    if flavor_row.is_gpu and gpus < 1:
+        raise ApplicationError(f"'{flavor}' is a GPU flavor: ask for at least one GPU.", field="gpus")
+    if not flavor_row.is_gpu and gpus:
+        raise ApplicationError(f"'{flavor}' has no GPUs; choose a GPU flavor or 0 GPUs.", field="gpus")
+    image_row = _image(image)
+    if not image_row.suits(flavor_row):
+        suited = ", ".join(f.name for f in image_row.flavors.all())
+        raise ApplicationError(f"Image '{image_row.name}' is for {suited} only.", field="image")
+    if not 1 <= home_size_gib <= MAX_HOME_GIB:
+        raise ApplicationError(f"must be between 1 and {MAX_HOME_GIB} GiB.", field="home_size_gib")
+    if cpu is None:
+        cpu = flavor_row.cpu_per_gpu * gpus if flavor_row.is_gpu else DEFAULT_CPU
+    if memory_gib is None:
+        memory_gib = flavor_row.memory_gib_per_gpu * gpus if flavor_row.is_gpu else DEFAULT_MEMORY_GIB
+    return {
+        "image": image_row,
+        "flavor": flavor_row,
+        "gpus": gpus,
+        "cpu": _positive(cpu, "cpu"),
+        "memory_gib": _positive(memory_gib, "memory_gib"),
+        "home_size_gib": home_size_gib,
+    }
+
+
+def _image(name: str | None) -> NotebookImage:
+    images = NotebookImage.objects.prefetch_related("flavors")
+    image = images.filter(name=name).first() if name else images.filter(is_default=True).first()
+    if image is None:
+        if name:
+            raise ApplicationError(f"'{name}' is not an image of the notebook catalog.", field="image")
+        raise ApplicationError("The notebook catalog has no default image; name one.", field="image")
+    return image
+
+
+def _positive(value, field: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ApplicationError(f"'{value}' is not a number.", field=field) from None
+    if not number.is_finite() or number <= 0:
+        raise ApplicationError("must be positive.", field=field)
+    return number
+
+
+def _env_checked(env: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(env, Mapping):
+        raise ApplicationError("must be an object of names to values.", field="env")
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise ApplicationError(f"'{name}' is not a valid environment variable name.", field="env")
+        if name.startswith(RESERVED_ENV_PREFIXES):
+            raise ApplicationError(
+                f"'{name}': names starting with {' or '.join(RESERVED_ENV_PREFIXES)} are the platform's.",
+                field="env",
+            )
+        if not isinstance(value, str):
+            raise ApplicationError(f"'{name}' must have a string value.", field="env")
+    return dict(env)
+
+
+def _notebooks_locked():
+    return Notebook.objects.select_for_update(of=("self",)).select_related(
+        "project", "workload", "image", "flavor", "owner"
+    )
+
+
+def _locked(notebook: Notebook) -> Notebook:
+    return _notebooks_locked().get(pk=notebook.pk)
+
+
+def _not_now(notebook: Notebook, action: str) -> ApplicationError:
+    return ApplicationError(
+        f"'{notebook.name}' is {notebook.state.lower()}: it cannot {action} now.",
+        code=ErrorCode.FAILED_PRECONDITION,
+    )
+
+
+def _exists(name: str) -> ApplicationError:
+    return ApplicationError(
+        f"Notebook '{name}' already exists in this project.", code=ErrorCode.ALREADY_EXISTS, field="name"
+    )
+
+
+def _request_finish_delete(notebook_id: int) -> None:
+    from notebooks_app.tasks import finish_delete
+
+    finish_delete.delay(notebook_id)
+
+
+def _request_restart(notebook_id: int) -> None:
+    from notebooks_app.tasks import restart
+
+    restart.delay(notebook_id)

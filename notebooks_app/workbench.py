@@ -1,0 +1,286 @@
+"""Vertex AI Workbench (`notebooks v2`) on notebooks: Instance bodies, and their long-running operations.
+
+An Instance is a notebook seen through Google's schema. `gceSetup` chooses the shape: a machine
+type (a catalog one such as n1-standard-8 or a2-highgpu-1g, or `custom-{vCPUs}-{MiB}`), at most one
+accelerator config (type mapped to a flavor in admin, `coreCount` GPUs), a container image of the
+catalog (the default without one) and at most one data disk (the home volume). What would change
+behaviour and is not supported here is refused with a reason; other optional fields are ignored.
+
+Create, start, stop, reset and delete answer an Operation that is done when the notebook gets
+there (ACTIVE, STOPPED, gone) or fails; it is brought up to date whenever it is read.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from django.db import transaction
+
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Project
+from mlplatform.gcp import services as operations
+from mlplatform.gcp.models import Operation
+from mlplatform.gcp.proto import timestamp
+from mlplatform.quotas.models import AcceleratorType, MachineType
+from notebooks_app import services
+from notebooks_app.models import Notebook, NotebookImage
+
+API = "type.googleapis.com/google.cloud.notebooks.v2"
+INSTANCE_ID = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+CUSTOM_MACHINE = re.compile(r"^custom-(\d+)-(\d+)$")  # Compute Engine's custom-{vCPUs}-{MiB}
+STATES = {  # a notebook's state as Workbench names it; waiting for quota is provisioning
+    "QUEUED": "PROVISIONING",
+    "PROVISIONING": "PROVISIONING",
+    "STARTING": "STARTING",
+    "ACTIVE": "ACTIVE",
+    "STOPPING": "STOPPING",
+    "STOPPED": "STOPPED",
+    "FAILED": "STOPPED",  # with healthState UNHEALTHY and the reason
+    "DELETING": "DELETED",
+}
+INSTANCE_FIELDS = {"gceSetup", "labels", "instanceOwners", "disableProxyAccess", "enableDeletionProtection"}
+INSTANCE_FIELDS |= {"enableThirdPartyIdentity", "enableManagedEuc"}
+OUTPUT_ONLY = {"name", "id", "proxyUri", "state", "creator", "createTime", "updateTime", "healthState"}
+OUTPUT_ONLY |= {"healthInfo", "upgradeHistory", "satisfiesPzs", "satisfiesPzi", "thirdPartyProxyUrl"}
+UNSUPPORTED_TRUE = {
+    "disableProxyAccess": "notebooks are reached only through the console's proxy",
+    "enableDeletionProtection": "deletion protection is not supported; deleting needs a confirmation",
+    "enableThirdPartyIdentity": "third-party identity is not supported",
+    "enableManagedEuc": "end-user credentials are not supported",
+}
+LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+
+def instance_name(notebook: Notebook, location: str) -> str:
+    return f"projects/{notebook.project.slug}/locations/{location}/instances/{notebook.name}"
+
+
+def instance_json(notebook: Notebook, location: str, console_url: str) -> dict:
+    state = notebook.state
+    repository, tag = _split_image(notebook.image.image)
+    setup: dict = {
+        "machineType": _machine_type(notebook.cpu, notebook.memory_gib),
+        "containerImage": {"repository": repository, **({"tag": tag} if tag else {})},
+        "dataDisks": [{"diskSizeGb": str(notebook.home_size_gib)}],
+    }
+    accelerator = AcceleratorType.objects.filter(flavor=notebook.flavor).order_by("name").first()
+    if notebook.gpus and accelerator is not None:
+        setup["acceleratorConfigs"] = [{"type": accelerator.name, "coreCount": str(notebook.gpus)}]
+    body = {
+        "name": instance_name(notebook, location),
+        "id": str(notebook.pk),
+        "proxyUri": f"{console_url}{notebook.proxy_path}",
+        "state": STATES[state],
+        "healthState": {"ACTIVE": "HEALTHY", "FAILED": "UNHEALTHY"}.get(state, "HEALTH_STATE_UNSPECIFIED"),
+        "gceSetup": setup,
+        "creator": getattr(notebook.owner, "email", "") or getattr(notebook.owner, "username", ""),
+        "labels": notebook.labels,
+        "createTime": timestamp(notebook.created_at),
+        "updateTime": timestamp(notebook.updated_at),
+    }
+    if notebook.reason:  # why it waits for quota, or why it failed
+        body["healthInfo"] = {"state": state, "reason": notebook.reason}
+    return {key: value for key, value in body.items() if value not in ("", None)}
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def instance_create(*, project: Project, location: str, instance_id: str, body: dict, user) -> Operation:
+    """instances.create: a notebook shaped by `gceSetup`, started at once; refuses what it cannot honour."""
+    if not isinstance(body, dict):
+        raise ApplicationError("The request body must be an Instance object.", field="instance")
+    if not INSTANCE_ID.match(instance_id or ""):
+        raise ApplicationError(
+            "must start with a lowercase letter and have at most 63 lowercase letters, digits and '-'.",
+            field="instanceId",
+        )
+    unknown = sorted(set(body) - INSTANCE_FIELDS - OUTPUT_ONLY)
+    if unknown:
+        raise ApplicationError(f"'{unknown[0]}' is not a field of Instance.", field=unknown[0])
+    for field, reason in UNSUPPORTED_TRUE.items():
+        if body.get(field):
+            raise ApplicationError(reason, field=field)
+    shape = _shape(body.get("gceSetup") or {})
+    with transaction.atomic():
+        notebook = services.notebook_create(project=project, owner=user, name=instance_id, **shape)
+        notebook.labels = _labels(body.get("labels") or {})
+        notebook.save(update_fields=["labels"])
+        return _operation(notebook, location, "create")
+
+
+def instance_act(*, notebook: Notebook, location: str, verb: str, user) -> Operation:
+    """instances.start, stop, reset and delete (which deletes the home volume: Google's delete
+    removes the instance's disks too)."""
+    act = {
+        "start": lambda: services.notebook_start(notebook=notebook, by=user),
+        "stop": lambda: services.notebook_stop(notebook=notebook, by=user),
+        "reset": lambda: services.notebook_reset(notebook=notebook, by=user),
+        "delete": lambda: services.notebook_delete(notebook=notebook, by=user, confirm=True),
+    }[verb]
+    with transaction.atomic():
+        previous = notebook.workload_id
+        return _operation(act(), location, verb, previous_workload=previous)
+
+
+def _operation(notebook: Notebook, location: str, verb: str, previous_workload=None) -> Operation:
+    return operations.operation_create(
+        project=notebook.project,
+        operation_type=verb,
+        target=instance_name(notebook, location),
+        location=location,
+        metadata={"previousWorkload": str(previous_workload) if previous_workload else None},
+    )
+
+
+def operation_refresh(operation: Operation, console_url: str) -> Operation:
+    """Finish an instance operation whose notebook got where it was going (or failed on the way)."""
+    if operation.done or "/instances/" not in operation.target:
+        return operation
+    name = operation.target.rsplit("/", 1)[1]
+    notebook = (
+        Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
+        .filter(project=operation.project, name=name)
+        .first()
+    )
+    verb = operation.operation_type
+    if notebook is None:
+        if verb == "delete":
+            return operations.operation_finish(operation_id=operation.pk, response={"@type": f"{API}.Empty"})
+        return _failed(operation, ErrorCode.ABORTED, f"Instance '{name}' was deleted.")
+    state = notebook.state
+    restarted = str(notebook.workload_id) != operation.metadata.get("previousWorkload")
+    if verb == "stop" and state in ("STOPPED", "FAILED"):
+        return _succeeded(operation, notebook, console_url)
+    if verb in ("create", "start") or (verb == "reset" and restarted):
+        if state == "ACTIVE":
+            return _succeeded(operation, notebook, console_url)
+        if state == "FAILED":
+            return _failed(operation, ErrorCode.INTERNAL, f"Instance '{name}' failed: {notebook.reason}")
+        if state in ("STOPPED", "DELETING"):
+            return _failed(operation, ErrorCode.ABORTED, f"Instance '{name}' was {state.lower()} meanwhile.")
+    return operation
+
+
+def _succeeded(operation: Operation, notebook: Notebook, console_url: str) -> Operation:
+    location = operation.location
+    response = {"@type": f"{API}.Instance", **instance_json(notebook, location, console_url)}
+    return operations.operation_finish(operation_id=operation.pk, response=response)
+
+
+def _failed(operation: Operation, code: ErrorCode, message: str) -> Operation:
+    error = {"code": code.rpc_code, "message": message}
+    return operations.operation_finish(operation_id=operation.pk, error=error)
+
+
+# --- gceSetup -----------------------------------------------------------------------------------
+
+
+def _shape(setup: dict) -> dict:
+    """notebook_create's arguments from `gceSetup`."""
+    if not isinstance(setup, dict):
+        raise ApplicationError("must be an object.", field="gceSetup")
+    if setup.get("vmImage"):
+        raise ApplicationError(
+            "VM images are not supported: notebooks run as containers; give gceSetup.containerImage.",
+            field="gceSetup.vmImage",
+        )
+    if (setup.get("confidentialInstanceConfig") or {}).get("confidentialInstanceType"):
+        raise ApplicationError(
+            "confidential instances are not supported.", field="gceSetup.confidentialInstanceConfig"
+        )
+    shape: dict = {}
+    machine = setup.get("machineType")
+    if machine:
+        shape |= _machine(str(machine).rsplit("/", 1)[-1])
+    accelerators = setup.get("acceleratorConfigs") or []
+    if len(accelerators) > 1:
+        raise ApplicationError(
+            "at most one accelerator type per instance.", field="gceSetup.acceleratorConfigs"
+        )
+    if accelerators:
+        shape |= _accelerator(accelerators[0])
+    image = setup.get("containerImage")
+    if image:
+        shape["image"] = _catalog_image(image)
+    disks = setup.get("dataDisks") or []
+    if len(disks) > 1:
+        raise ApplicationError("at most one data disk (the home volume).", field="gceSetup.dataDisks")
+    if disks and disks[0].get("diskSizeGb") not in (None, ""):
+        shape["home_size_gib"] = _int(disks[0]["diskSizeGb"], "gceSetup.dataDisks[0].diskSizeGb")
+    return shape
+
+
+def _machine(name: str) -> dict:
+    custom = CUSTOM_MACHINE.match(name)
+    if custom:
+        return {
+            "cpu": Decimal(custom[1]),
+            "memory_gib": (Decimal(custom[2]) / 1024).quantize(Decimal("0.001")),
+        }
+    machine = MachineType.objects.select_related("flavor").filter(name=name, kind="compute_engine").first()
+    if machine is None:
+        raise ApplicationError(
+            f"'{name}' is not a machine type of this platform; use a catalog one or custom-VCPUS-MIB.",
+            field="gceSetup.machineType",
+        )
+    shape = {"cpu": machine.vcpus, "memory_gib": machine.memory_gib}
+    if machine.gpu_count:
+        shape |= {"flavor": machine.flavor.name, "gpus": machine.gpu_count}
+    return shape
+
+
+def _accelerator(config: dict) -> dict:
+    name = config.get("type", "")
+    accelerator = AcceleratorType.objects.select_related("flavor").filter(name=name).first()
+    if accelerator is None:
+        raise ApplicationError(
+            f"'{name}' is not an accelerator of this platform.", field="gceSetup.acceleratorConfigs[0].type"
+        )
+    count = _int(config.get("coreCount", 1), "gceSetup.acceleratorConfigs[0].coreCount")
+    return {"flavor": accelerator.flavor.name, "gpus": count}
+
+
+def _catalog_image(image: dict) -> str:
+    repository, tag = image.get("repository", ""), image.get("tag") or "latest"
+    reference = f"{repository}:{tag}"
+    for row in NotebookImage.objects.all():
+        if row.image == reference or (tag == "latest" and row.image.rsplit(":", 1)[0] == repository):
+            return row.name
+    raise ApplicationError(
+        f"'{reference}' is not in the notebook image catalog; ask an admin to add it.",
+        field="gceSetup.containerImage",
+    )
+
+
+def _labels(labels: dict) -> dict:
+    if not isinstance(labels, dict) or len(labels) > 64:
+        raise ApplicationError("must be an object of at most 64 labels.", field="labels")
+    for key, value in labels.items():
+        if not (LABEL.match(str(key)) and key and LABEL.match(str(value))):
+            raise ApplicationError(
+                f"'{key}': keys and values are lowercase letters, digits, '_' and '-'.", field="labels"
+            )
+    return labels
+
+
+def _int(value, field: str) -> int:
+    try:
+        number = int(value)  # int64 travels as a string in JSON, or as a number
+    except (TypeError, ValueError):
+        raise ApplicationError(f"'{value}' is not a whole number.", field=field) from None
+    if number < 1:
+        raise ApplicationError("must be at least 1.", field=field)
+    return number
+
+
+def _machine_type(cpu: Decimal, memory_gib: Decimal) -> str:
+    return f"custom-{int(cpu)}-{int(memory_gib * 1024)}"
+
+
+def _split_image(reference: str) -> tuple[str, str]:
+    repository, _, tag = reference.rpartition(":")
+    if not repository or "/" in tag:  # no tag, or the colon was a registry's port
+        return reference, ""
+    return repository, tag

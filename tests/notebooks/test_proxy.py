@@ -1,0 +1,82 @@
+"""The proxy's pure parts: what it forwards toward Jupyter and back, and what it calls cross-site."""
+
+from __future__ import annotations
+
+from notebooks_app.proxy import _credential, _cross_site, _headers, _target, _toward_caller, _toward_jupyter
+
+UPSTREAM = "http://127.0.0.1:40001"
+
+
+def scope(path: str = "/notebooks/team-a/lab/api/contents/a%20b.txt", query: bytes = b"", **headers) -> dict:
+    raw = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+    return {
+        "type": "http",
+        "path": path.replace("%20", " "),
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": raw,
+    }
+
+
+def test_the_path_goes_as_sent_and_a_token_parameter_is_dropped():
+    assert _target(scope()) == "/notebooks/team-a/lab/api/contents/a%20b.txt"
+    assert (
+        _target(scope(query=b"content=1&token=guess"))
+        == "/notebooks/team-a/lab/api/contents/a%20b.txt?content=1"
+    )
+    assert _target(scope(query=b"type=file")).endswith("?type=file")
+
+
+def test_jupyter_gets_the_secret_instead_of_the_callers_credentials_and_cookies():
+    request = scope(
+        authorization="Bearer mlp_abc",
+        cookie="sessionid=s1; csrftoken=c1",
+        host="console.example",
+        origin="https://console.example",
+        connection="keep-alive",
+        accept="application/json",
+    )
+
+    forwarded = dict(_toward_jupyter(request, "the-secret"))
+
+    assert forwarded == {"accept": "application/json", "Authorization": "token the-secret"}
+
+
+def test_the_caller_gets_no_cookie_of_jupyters_and_its_own_address_for_jupyters():
+    raw = [
+        (b"Content-Type", b"text/html"),
+        (b"Set-Cookie", b"_xsrf=2|abc; Path=/notebooks/team-a/lab/"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Server", b"TornadoServer/6.6"),
+        (b"Location", f"{UPSTREAM}/notebooks/team-a/lab/lab".encode()),
+    ]
+
+    assert _toward_caller(raw, UPSTREAM) == [
+        (b"content-type", b"text/html"),
+        (b"location", b"/notebooks/team-a/lab/lab"),
+    ]
+
+
+def test_bearer_tokens_come_first_then_the_session_cookie():
+    assert _credential({"authorization": "Bearer mlp_x", "cookie": "sessionid=s1"}) == ("bearer", "mlp_x")
+    assert _credential({"authorization": "token jupyters", "cookie": "a=1; sessionid=s1"}) == (
+        "session",
+        "s1",
+    )
+    assert _credential({"cookie": "csrftoken=c"}) is None
+    assert _credential({}) is None
+
+
+def test_only_another_sites_origin_is_cross_site():
+    assert not _cross_site({"host": "console.example"})
+    assert not _cross_site({"host": "console.example", "origin": "https://console.example"})
+    assert _cross_site({"host": "console.example", "origin": "https://evil.example"})
+    assert _cross_site({"host": "console.example", "origin": "null"})
+
+
+def test_repeated_headers_are_joined_as_http_allows():
+    request = {
+        "headers": [(b"Cookie", b"a=1"), (b"cookie", b"sessionid=s"), (b"Accept", b"a"), (b"accept", b"b")]
+    }
+
+    assert _headers(request) == {"cookie": "a=1; sessionid=s", "accept": "a, b"}
