@@ -480,6 +480,8 @@ def test_dockerfile_serves_the_asgi_app_on_8000_with_a_healthcheck():
         "--port",
         "8000",
         "--proxy-headers",
+        "--ws",
+        "websockets",
     ]
     assert "/healthz" in instructions["HEALTHCHECK"]
     assert "curl" not in instructions["HEALTHCHECK"]

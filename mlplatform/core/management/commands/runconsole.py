@@ -43,6 +43,10 @@ class Command(BaseCommand):
                 host,
                 "--port",
                 str(port),
+                # The notebook proxy refuses some WebSockets before the handshake; uvicorn's
+                # default implementation logs an error for each (Kludex/uvicorn#3138), this one not.
+                "--ws",
+                "websockets",
                 "--no-access-log" if settings.LOG_FORMAT == "json" else "--access-log",
             ],
             "worker": [
