@@ -129,3 +129,16 @@ def google_api(live_server, token_for, seeded_catalog) -> Callable:
         )
 
     return build
+
+
+@pytest.fixture
+def local_compute(settings, tmp_path):
+    """The local backend (the embedded default's) under a fresh data folder, without GPUs."""
+    from mlplatform.compute import backends
+
+    settings.DATA_DIR = tmp_path
+    settings.COMPUTE_BACKEND = "local"
+    settings.LOCAL_GPUS = "0"  # whatever this machine has: CPU workloads only
+    backends.get_backend.cache_clear()
+    yield backends.get_backend()
+    backends.get_backend.cache_clear()

@@ -8,23 +8,12 @@ import time
 
 import pytest
 
-from mlplatform.compute import backends
 from mlplatform.compute.models import Workload
 from mlplatform.compute.tasks import sync_workloads
 from mlplatform.core.models import Role
 from tests.factories import quota
 
 pytestmark = pytest.mark.xdist_group("real-worker")
-
-
-@pytest.fixture
-def local_compute(settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    settings.COMPUTE_BACKEND = "local"
-    settings.LOCAL_GPUS = "0"  # no GPUs on this machine: CPU workloads only
-    backends.get_backend.cache_clear()
-    yield backends.get_backend()
-    backends.get_backend.cache_clear()
 
 
 def job(name: str, code: str, *, cpu: str = "1", count: int = 1, **policy) -> dict:

@@ -10,8 +10,6 @@ import time
 import pytest
 import uvicorn
 
-from mlplatform.compute import backends
-
 
 @pytest.fixture
 def images(db):
@@ -26,14 +24,9 @@ def images(db):
 
 
 @pytest.fixture
-def notebook_compute(settings, tmp_path):
-    """The local backend under a fresh data folder, without GPUs."""
-    settings.DATA_DIR = tmp_path
-    settings.COMPUTE_BACKEND = "local"
-    settings.LOCAL_GPUS = "0"
-    backends.get_backend.cache_clear()
-    yield backends.get_backend()
-    backends.get_backend.cache_clear()
+def notebook_compute(local_compute):
+    """The local backend under a fresh data folder, without GPUs (tests/conftest.py)."""
+    return local_compute
 
 
 @pytest.fixture(scope="module")
