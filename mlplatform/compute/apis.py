@@ -169,6 +169,7 @@ class QueueOutput(serializers.Serializer):
     running = WorkloadOutput(many=True)
     pending = WorkloadOutput(many=True)
     quotas = QuotaRowOutput(many=True)
+    gpu_hours_30_days = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -269,6 +270,7 @@ class QueueApi(ProjectApi):
         obj = self.project(project)
         board = selectors.queue(project=obj)
         board["quotas"] = selectors.quota_board(projects=[obj])
+        board["gpu_hours_30_days"] = selectors.gpu_hours(project=obj)
         return Response(QueueOutput(board).data)
 
 

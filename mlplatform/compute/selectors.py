@@ -65,6 +65,16 @@ def with_queue_positions(workloads: Iterable[Workload]) -> list[Workload]:
 
 # --- usage -----------------------------------------------------------------------------------
 
+
+def gpu_hours(*, project: Project, days: int = 30) -> Decimal:
+    """GPU-hours the project's workloads consumed in the last `days` (finished ones, by end time)."""
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(days=days)
+    total = Workload.objects.filter(project=project, finished_at__gte=since).aggregate(total=Sum("gpu_hours"))
+    return total["total"] or Decimal(0)
+
+
 Key = tuple[str, str]  # (project slug, flavor name)
 
 

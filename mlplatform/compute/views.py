@@ -23,6 +23,7 @@ def queue(request: HttpRequest, project: str) -> HttpResponse:
         "project": obj,
         **selectors.queue(project=obj),
         "quotas": selectors.quota_board(projects=[obj]),
+        "gpu_hours": selectors.gpu_hours(project=obj),
     }
     template = "compute/_queue_body.html" if request.headers.get("HX-Request") else "compute/queue.html"
     return render(request, template, context)

@@ -259,3 +259,20 @@ def test_a_pass_reads_in_a_fixed_number_of_queries(team_a, django_assert_max_num
     with django_assert_max_num_queries(14):
         services.admission_pass()
     assert WorkloadEvent.objects.filter(state=State.ADMITTED).count() == 8
+
+
+def test_gpu_hours_of_finished_workloads_add_up_for_the_project(api, team_a, member):
+    from django.utils import timezone
+
+    done = submit(team_a, "done", gpus=2)
+    old = submit(team_a, "old", gpus=2)
+    Workload.objects.filter(id=done.id).update(
+        state=State.SUCCEEDED, gpu_hours="1.5", finished_at=timezone.now()
+    )
+    Workload.objects.filter(id=old.id).update(
+        state=State.SUCCEEDED, gpu_hours="9", finished_at=timezone.now() - timedelta(days=45)
+    )
+
+    board = api(member(Role.VIEWER)).get("/api/projects/team-a/queue/").json()
+
+    assert board["gpu_hours_30_days"] == "1.5000"
