@@ -19,6 +19,7 @@ app.conf.beat_schedule = {
     "admit-workloads": {"task": "mlplatform.compute.tasks.admit_workloads", "schedule": _every * 3},
     "sync-workloads": {"task": "mlplatform.compute.tasks.sync_workloads", "schedule": _every},
     "collect-garbage": {"task": "mlplatform.compute.tasks.collect_garbage", "schedule": 300.0},
+    "cull-idle-notebooks": {"task": "notebooks_app.tasks.cull_idle_notebooks", "schedule": 60.0},
     "purge-finished-operations": {
         "task": "mlplatform.gcp.tasks.operations_purge",
         "schedule": crontab(minute=17),

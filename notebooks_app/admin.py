@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
 
-from notebooks_app.models import Notebook, NotebookImage
+from notebooks_app.culling import idle_gpu_notebooks
+from notebooks_app.models import IdlePolicy, Notebook, NotebookImage
 
 
 @admin.register(NotebookImage)
@@ -24,3 +27,32 @@ class NotebookAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_urls(self):
+        report = path(
+            "idle-gpus/",
+            self.admin_site.admin_view(self.idle_gpus_view),
+            name="notebooks_notebook_idle_gpus",
+        )
+        return [report, *super().get_urls()]
+
+    def idle_gpus_view(self, request):
+        """The report "Idle notebooks holding GPUs": running GPU notebooks, the longest idle first."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Idle notebooks holding GPUs",
+            "opts": self.model._meta,
+            "rows": idle_gpu_notebooks(),
+        }
+        return TemplateResponse(request, "admin/notebooks/notebook/idle_gpus.html", context)
+
+
+@admin.register(IdlePolicy)
+class IdlePolicyAdmin(admin.ModelAdmin):
+    """Per project: stop notebooks after so many minutes without kernel or terminal activity."""
+
+    list_display = ["project", "stop_after_minutes", "warn_minutes_before", "enabled"]
+    list_filter = ["enabled"]
+    list_editable = ["stop_after_minutes", "warn_minutes_before", "enabled"]
+    search_fields = ["project__slug"]
+    list_select_related = ["project"]

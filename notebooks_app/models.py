@@ -141,3 +141,41 @@ class Notebook(models.Model):
     @property
     def proxy_path(self) -> str:
         return f"/notebooks/{self.project.slug}/{self.name}/"
+
+
+class IdlePolicy(models.Model):
+    """A project's idle culling: stop its notebooks after so many minutes without kernel or terminal
+    activity (as Jupyter reports it), with a warning on the notebook's page shortly before."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="idle_policy")
+    stop_after_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Stop a notebook idle this long; empty: never.",
+    )
+    warn_minutes_before = models.PositiveIntegerField(
+        default=10, help_text="Warn on the notebook's page this many minutes before it stops."
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "idle policies"
+
+    def __str__(self) -> str:
+        after = f"{self.stop_after_minutes} min" if self.stop_after_minutes else "never"
+        return f"{self.project}: stop after {after}{'' if self.enabled else ' (off)'}"
+
+
+class NotebookActivity(models.Model):
+    """The latest activity of a running notebook's Jupyter, as the last culling pass found it."""
+
+    notebook = models.OneToOneField(Notebook, on_delete=models.CASCADE, related_name="activity")
+    last_activity = models.DateTimeField()
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "notebook activity"
+
+    def __str__(self) -> str:
+        return f"{self.notebook}: last active {self.last_activity:%Y-%m-%d %H:%M}"

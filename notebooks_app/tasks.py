@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from mlplatform.compute.backends.base import BackendError
-from notebooks_app import services
+from notebooks_app import culling, services
 
 POLL_SECONDS = 2
 RETRIES = 300  # ten minutes of waiting for the workload to stop; asking again starts a new wait
@@ -31,3 +31,10 @@ def finish_delete(self, notebook_id: int) -> None:
 def restart(self, notebook_id: int) -> None:
     if not services.notebook_restart(notebook_id=notebook_id):
         raise self.retry(exc=StillStopping(notebook_id), countdown=POLL_SECONDS)
+
+
+@shared_task(name="notebooks_app.tasks.cull_idle_notebooks")
+def cull_idle_notebooks() -> dict:
+    """Stop notebooks idle past their project's policy (beat runs it every minute)."""
+    result = culling.cull_pass()
+    return {"checked": result.checked, "unreachable": result.unreachable, "stopped": result.stopped}

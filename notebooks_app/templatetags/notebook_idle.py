@@ -1,0 +1,14 @@
+"""`{% notebook_idle_state notebook as idle %}`: the idle-culling state for a notebook's page."""
+
+from __future__ import annotations
+
+from django import template
+
+from notebooks_app.culling import IdleState, idle_state
+
+register = template.Library()
+
+
+@register.simple_tag
+def notebook_idle_state(notebook) -> IdleState | None:
+    return idle_state(notebook) if notebook is not None else None
