@@ -1,11 +1,325 @@
+"""The Notebooks pages: the list, the create form with what the quota allows now, a notebook's page
+with its spawn progress, and the start, stop, change and delete actions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from mlplatform.compute.selectors import quota_board, workload_log_tail
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Project, Role
+from mlplatform.core.selectors import project_role
 from mlplatform.core.views import project_for_view
+from mlplatform.quotas.models import Flavor
+from notebooks_app import selectors, services
+from notebooks_app.models import Notebook
+from notebooks_app.specs import ROLE
+
+State = Notebook.State
+SETTLED = (State.ACTIVE, State.STOPPED, State.FAILED)
+FORM_INPUTS = ("name", "image", "flavor", "gpus", "cpu", "memory_gib", "home_size_gib", "env")
+ERROR_INPUTS = {"resources": "flavor"}  # what quota refuses is about the flavor and GPU count
+LOG_LINES = 30
+STEPS = ("Queued", "Admitted", "Starting Jupyter", "Ready")
+PROGRESS = (State.QUEUED, State.PROVISIONING, State.STARTING, State.ACTIVE)
+
+
+# --- the form ----------------------------------------------------------------------------------
+
+
+def notebook_fields_from_form(data: Mapping[str, str]) -> dict:
+    """services.notebook_create's (and notebook_update's) arguments from the form; blank CPU and
+    memory are left to the flavor's defaults. Raises ApplicationError on a number or an env line
+    that cannot be read."""
+    text = {name: (data.get(name) or "").strip() for name in FORM_INPUTS}
+    fields: dict = {"image": text["image"] or None, "flavor": text["flavor"] or "cpu"}
+    fields["gpus"] = _integer(text["gpus"] or "0", "gpus") if fields["flavor"] != "cpu" else 0
+    fields["home_size_gib"] = _integer(text["home_size_gib"] or "10", "home_size_gib")
+    for name in ("cpu", "memory_gib"):
+        if text[name]:
+            fields[name] = text[name]  # services read and check the number
+    fields["env"] = _env(text["env"])
+    return fields
+
+
+def _integer(value: str, field: str) -> int:
+    if not value.isdigit():
+        raise ApplicationError(f"'{value}' is not a whole number.", field=field)
+    return int(value)
+
+
+def _env(value: str) -> dict[str, str]:
+    env = {}
+    for number, line in enumerate(value.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, equals, rest = line.partition("=")
+        if not equals:
+            raise ApplicationError(f"line {number}: write NAME=value.", field="env")
+        env[name.strip()] = rest.strip()
+    return env
+
+
+def _form_error(exc: ApplicationError) -> dict:
+    field = ERROR_INPUTS.get(exc.field or "", exc.field or "")
+    return {"message": exc.message, "input": field if field in FORM_INPUTS else ""}
+
+
+@dataclass(frozen=True)
+class FlavorChoice:
+    """A flavor as the form offers it, with what the project's quota lets it have now."""
+
+    flavor: Flavor
+    nominal: int  # GPUs (vCPUs for CPU-only) of the project's quota; 0: none
+    free: int  # what a new notebook could get now, borrowing from the cohort included
+    borrowable: int
+
+    @property
+    def hint(self) -> str:
+        unit = "GPUs" if self.flavor.is_gpu else "vCPUs"
+        if not self.nominal and not self.borrowable:
+            return "no quota in this project"
+        borrowed = f", {self.borrowable} borrowable" if self.borrowable else ""
+        return f"{self.free} of {self.nominal} {unit} free now{borrowed}"
+
+
+def flavor_choices(project: Project) -> list[FlavorChoice]:
+    """The CPU-only flavor first, then the GPU flavors the project has quota for (or can borrow)."""
+    rows = {row.flavor: row for row in quota_board(projects=[project])}
+    choices = []
+    for flavor in Flavor.objects.order_by("-resource_name", "name"):
+        row = rows.get(flavor.name)
+        if flavor.is_gpu and row is None:
+            continue
+        amount = "gpus" if flavor.is_gpu else "cpu"
+        nominal = int(getattr(row.nominal, amount)) if row else 0
+        used = int(getattr(row.used, amount)) if row else 0
+        borrowable = int(getattr(row.cohort_can_lend, amount)) if row else 0
+        choices.append(FlavorChoice(flavor, nominal, max(nominal - used, 0) + borrowable, borrowable))
+    return sorted(choices, key=lambda c: c.flavor.is_gpu)
+
+
+def _form_context(project: Project, form: Mapping[str, str], error: dict | None) -> dict:
+    return {
+        "project": project,
+        "form": form,
+        "error": error,
+        "flavors": flavor_choices(project),
+        "images": selectors.notebook_images(),
+    }
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    status: str  # done, current, failed or todo
+    detail: str = ""
+
+
+def spawn_steps(notebook: Notebook) -> list[Step]:
+    """Queued -> admitted -> starting Jupyter -> ready, as far as the latest start got; none while
+    the notebook stops, is stopped or is being deleted."""
+    workload = notebook.workload
+    state = notebook.state
+    if workload is None or state not in (*PROGRESS, State.FAILED):
+        return []
+    if state == State.FAILED:  # it failed at the first step it did not get past
+        current = 0 if workload.admitted_at is None else 2 if workload.started_at is None else 3
+    else:
+        current = len(STEPS) if state == State.ACTIVE else PROGRESS.index(state)
+    position = f"position {notebook.queue_position} in the queue · " if notebook.queue_position else ""
+    details = [
+        f"{position}{workload.reason}" if state == State.QUEUED else "",
+        "quota reserved, handed to the backend" if current >= 1 else "",
+        _replica_message(workload.replicas) if state == State.STARTING else "",
+        "JupyterLab answers through the proxy" if state == State.ACTIVE else "",
+    ]
+    steps = []
+    for index, (label, detail) in enumerate(zip(STEPS, details, strict=True)):
+        if index < current:
+            status = "done"
+        elif index == current:
+            status = "failed" if state == State.FAILED else "current"
+        else:
+            status = "todo"
+        steps.append(Step(label, status, detail))
+    return steps
+
+
+def _replica_message(replicas: list[dict]) -> str:
+    return next((r.get("message") for r in replicas if r.get("message")), "pulling the image, starting")
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def _can_act(project: Project, notebook: Notebook | None, user) -> bool:
+    role = project_role(project, user)
+    owner = notebook is not None and notebook.owner_id == user.pk
+    return bool(role and (role.allows(Role.EDITOR) or owner))
+
+
+def _notebook_for_action(request: HttpRequest, project: str, name: str) -> Notebook:
+    """The notebook an action is about; 404 for non-members, 403 for viewers who do not own it."""
+    obj = project_for_view(request, project)
+    notebook = selectors.notebook_get(project=obj, name=name)
+    if not _can_act(obj, notebook, request.user):
+        raise ApplicationError(
+            "Only editors and the owner can change a notebook.", code=ErrorCode.PERMISSION_DENIED
+        )
+    return notebook
 
 
 @login_required
 def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
-    return render(request, "notebooks/notebook_list.html", {"project": obj})
+    notebooks = selectors.notebooks_list(project=obj)
+    context = {
+        "project": obj,
+        "notebooks": notebooks,
+        "can_create": _can_act(obj, None, request.user),
+        "polling": any(notebook.state not in SETTLED for notebook in notebooks),
+    }
+    fragment = request.GET.get("fragment") == "table"
+    return render(
+        request, "notebooks/_notebook_table.html" if fragment else "notebooks/notebook_list.html", context
+    )
+
+
+@login_required
+def notebook_new(request: HttpRequest, project: str) -> HttpResponse:
+    obj = project_for_view(request, project, needs=Role.EDITOR)
+    error = None
+    form: Mapping[str, str] = {"flavor": "cpu", "home_size_gib": "10"}
+    if request.method == "POST":
+        form = request.POST.dict()
+        try:
+            fields = notebook_fields_from_form(form)
+            notebook = services.notebook_create(
+                project=obj, owner=request.user, name=form.get("name", "").strip(), **fields
+            )
+        except ApplicationError as exc:
+            error = _form_error(exc)
+        else:
+            messages.success(
+                request, f"Notebook '{notebook.name}' created: it starts as soon as its quota frees."
+            )
+            return redirect("notebook-detail", project=obj.slug, name=notebook.name)
+    return render(
+        request, "notebooks/notebook_form.html", _form_context(obj, form, error), status=400 if error else 200
+    )
+
+
+@login_required
+def notebook_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    obj = project_for_view(request, project)
+    notebook = selectors.notebook_get(project=obj, name=name)
+    context = _detail_context(request, notebook)
+    if request.GET.get("fragment") == "status":
+        return render(request, "notebooks/_notebook_status.html", context)
+    if request.GET.get("edit") and notebook.is_stopped:
+        context.update(_form_context(obj, _form_of(notebook), None), editing=True)
+    return render(request, "notebooks/notebook_detail.html", context)
+
+
+def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
+    workload = notebook.workload
+    show_log = workload is not None and notebook.state in (State.FAILED, State.STARTING)
+    return {
+        "project": notebook.project,
+        "notebook": notebook,
+        "workload": workload,
+        "steps": spawn_steps(notebook),
+        "events": workload.events.order_by("-time")[:20] if workload else [],
+        "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
+        if show_log
+        else None,
+        "can_act": _can_act(notebook.project, notebook, request.user),
+        "polling": notebook.state not in SETTLED,
+    }
+
+
+def _form_of(notebook: Notebook) -> dict[str, str]:
+    return {
+        "image": notebook.image.name,
+        "flavor": notebook.flavor.name,
+        "gpus": str(notebook.gpus),
+        "cpu": f"{notebook.cpu.normalize():f}",
+        "memory_gib": f"{notebook.memory_gib.normalize():f}",
+        "home_size_gib": str(notebook.home_size_gib),
+        "env": "\n".join(f"{key}={value}" for key, value in notebook.env.items()),
+    }
+
+
+@login_required
+@require_POST
+def notebook_start(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    notebook = _notebook_for_action(request, project, name)
+    _act(
+        request, lambda: services.notebook_start(notebook=notebook, by=request.user), f"'{name}' is starting."
+    )
+    return redirect("notebook-detail", project=project, name=name)
+
+
+@login_required
+@require_POST
+def notebook_stop(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    notebook = _notebook_for_action(request, project, name)
+    _act(
+        request,
+        lambda: services.notebook_stop(notebook=notebook, by=request.user),
+        f"'{name}' is stopping; its home and files stay.",
+    )
+    return redirect("notebook-detail", project=project, name=name)
+
+
+@login_required
+@require_POST
+def notebook_delete(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    """Delete with the home volume, confirmed by typing the notebook's name."""
+    notebook = _notebook_for_action(request, project, name)
+    confirm = request.POST.get("confirm", "").strip() == name
+    if _act(
+        request,
+        lambda: services.notebook_delete(notebook=notebook, by=request.user, confirm=confirm),
+        f"'{name}' is being deleted with its home volume.",
+    ):
+        return redirect("notebooks", project=project)
+    return redirect("notebook-detail", project=project, name=name)
+
+
+@login_required
+@require_POST
+def notebook_edit(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    """Change a stopped notebook's image and resources; its name stays."""
+    notebook = _notebook_for_action(request, project, name)
+    try:
+        fields = notebook_fields_from_form(request.POST.dict())
+        services.notebook_update(notebook=notebook, **fields)
+    except ApplicationError as exc:
+        form = _form_context(notebook.project, request.POST.dict(), _form_error(exc))
+        context = {**_detail_context(request, notebook), **form, "editing": True}
+        return render(request, "notebooks/notebook_detail.html", context, status=400)
+    messages.success(request, f"Notebook '{name}' changed: start it to use the new resources.")
+    return redirect("notebook-detail", project=project, name=name)
+
+
+def _act(request: HttpRequest, action, done: str) -> bool:
+    """Run a service, telling the user how it went on the next page."""
+    try:
+        action()
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return False
+    messages.success(request, f"Notebook {done}")
+    return True

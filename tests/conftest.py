@@ -40,6 +40,14 @@ def admin_user(member):
 
 
 @pytest.fixture
+def editor(client, member):
+    """An editor of `project`, logged in on Django's test `client`."""
+    user = member(Role.EDITOR, "erin")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
 def outsider(db):
     return UserFactory(username="mallory")
 

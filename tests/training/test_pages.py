@@ -49,13 +49,6 @@ def team(project, settings, tmp_path):
     return project
 
 
-@pytest.fixture
-def editor(client, member):
-    user = member(Role.EDITOR, "erin")
-    client.force_login(user)
-    return user
-
-
 def submit(project, job_id: str = "mnist_1", **training) -> Job:
     body = {
         "jobId": job_id,
