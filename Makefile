@@ -46,3 +46,4 @@ clean:
 bench: install
 	$(PY) -m benchmarks.admission
 	$(PY) -m benchmarks.sync
+	$(PY) -m benchmarks.notebooks
