@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -23,6 +22,7 @@ from mlplatform.compute.spec import ExitCodeAction, SpecError, WorkloadKind, spe
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Role
 from mlplatform.core.selectors import project_get_for_user
+from mlplatform.core.streaming import streaming_response
 
 # --- input: strict, so that pod fields (securityContext, hostPath, ...) cannot slip through ---
 
@@ -257,8 +257,8 @@ class WorkloadLogsApi(ProjectApi):
             tail=_int_param(params, "tail", None),
             follow=params.get("follow", "").lower() in ("1", "true", "yes"),
         )
-        response = StreamingHttpResponse(
-            (line + "\n" for line in lines), content_type="text/plain; charset=utf-8"
+        response = streaming_response(
+            request._request, (line + "\n" for line in lines), content_type="text/plain; charset=utf-8"
         )
         response["X-Accel-Buffering"] = "no"
         return response

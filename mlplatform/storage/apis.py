@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import mimetypes
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 
 from mlplatform.core.models import Role
 from mlplatform.core.selectors import project_get_for_user
+from mlplatform.core.streaming import streaming_response
 from mlplatform.storage import selectors, services
 from mlplatform.storage.models import StorageConnection
 from mlplatform.storage.uris import parse_uri
@@ -196,7 +196,7 @@ class ObjectContentApi(StorageApi):
         info, chunks = selectors.object_open(project=obj, uri=uri)
         name = uri.key.rsplit("/", 1)[-1]
         content_type = info.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        response = StreamingHttpResponse(chunks, content_type=content_type)
+        response = streaming_response(request._request, chunks, content_type=content_type)
         response["Content-Length"] = str(info.size)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
