@@ -326,12 +326,16 @@ def workloads_sync(*, now: datetime | None = None) -> int:
     starting them: its transaction rolled back, and a start is safe to repeat).
     Returns how many workloads changed."""
     now = now or timezone.now()
+    # Asking again marks the row (updated_at), so a start that keeps failing is asked for again
+    # at most once a grace period, not on every sync.
+    stale = now - START_GRACE
     stuck = list(
-        Workload.objects.filter(state=State.ADMITTED, admitted_at__lt=now - START_GRACE).values_list(
-            "id", flat=True
-        )
+        Workload.objects.filter(
+            state=State.ADMITTED, admitted_at__lt=stale, updated_at__lt=stale
+        ).values_list("id", flat=True)
     )
     if stuck:
+        Workload.objects.filter(id__in=stuck).update(updated_at=now)
         _request_start(stuck)
     on_backend = Workload.objects.filter(state__in=Workload.ON_BACKEND).select_related("project")
     by_backend: dict[str, list[Workload]] = {}

@@ -276,3 +276,20 @@ def test_gpu_hours_of_finished_workloads_add_up_for_the_project(api, team_a, mem
     board = api(member(Role.VIEWER)).get("/api/projects/team-a/queue/").json()
 
     assert board["gpu_hours_30_days"] == "1.5000"
+
+
+def test_a_start_lost_with_its_worker_is_asked_for_again_once_a_grace_period(team_a):
+    from django.utils import timezone
+
+    stuck = submit(team_a, "stuck", gpus=1)
+    services.admission_pass()  # ADMITTED; its start message is lost (no worker in this test)
+    later = timezone.now() + services.START_GRACE * 2
+
+    services.workloads_sync(now=later)
+    asked = Workload.objects.get(id=stuck.id).updated_at
+    services.workloads_sync(now=later + timedelta(seconds=10))
+
+    assert asked == later
+    assert Workload.objects.get(id=stuck.id).updated_at == asked  # not asked again so soon
+    services.workloads_sync(now=later + services.START_GRACE * 2)
+    assert Workload.objects.get(id=stuck.id).updated_at > asked
