@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlplatform.compute.apis import StrictSerializer
+from mlplatform.core.apis import ProjectScopedApi
 from mlplatform.core.models import Role
-from mlplatform.core.selectors import project_get_for_user
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook, NotebookImage
 
@@ -105,10 +105,7 @@ class NotebookImageOutput(serializers.ModelSerializer):
 # --- views ----------------------------------------------------------------------------------------
 
 
-class NotebookApi(APIView):
-    def project(self, slug: str, needs: Role = Role.VIEWER):
-        return project_get_for_user(slug=slug, user=self.request.user, needs=needs)[0]
-
+class NotebookApi(ProjectScopedApi):
     def notebook(self, slug: str, name: str, needs: Role = Role.VIEWER) -> Notebook:
         return selectors.notebook_get(project=self.project(slug, needs), name=name)
 

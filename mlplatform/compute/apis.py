@@ -19,10 +19,11 @@ from rest_framework.views import APIView
 from mlplatform.compute import selectors, services
 from mlplatform.compute.models import Workload
 from mlplatform.compute.spec import ExitCodeAction, SpecError, WorkloadKind, spec_from_dict
+from mlplatform.core.apis import ProjectScopedApi
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Role
-from mlplatform.core.selectors import project_get_for_user
 from mlplatform.core.streaming import streaming_response
+from mlplatform.core.validators import DNS_LABEL, DNS_LABEL_MAX
 
 # --- input: strict, so that pod fields (securityContext, hostPath, ...) cannot slip through ---
 
@@ -49,7 +50,7 @@ class ResourcesInput(StrictSerializer):
 
 
 class VolumeInput(StrictSerializer):
-    name = serializers.RegexField(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    name = serializers.RegexField(DNS_LABEL, max_length=DNS_LABEL_MAX)
     mount_path = serializers.CharField(max_length=255)
     size_gib = serializers.IntegerField(min_value=0, default=0)
     persistent = serializers.BooleanField(default=False)
@@ -175,10 +176,7 @@ class QueueOutput(serializers.Serializer):
 # --- views ------------------------------------------------------------------------------------
 
 
-class ProjectApi(APIView):
-    def project(self, slug: str, needs: Role = Role.VIEWER):
-        return project_get_for_user(slug=slug, user=self.request.user, needs=needs)[0]
-
+class ProjectApi(ProjectScopedApi):
     def workload(self, slug: str, workload_id, needs: Role = Role.VIEWER) -> Workload:
         workload = selectors.workload_get(project=self.project(slug, needs), workload_id=workload_id)
         if workload is None:

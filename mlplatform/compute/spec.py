@@ -1,7 +1,8 @@
 """WorkloadSpec: what a notebook, a training job or a model version asks the platform to run.
 
-Pure dataclasses, no Django: apps build them, admission counts them, backends turn them into
-Kubernetes objects or local processes. `validate_spec` refuses what must never be queued.
+Pure dataclasses, no models (the name rules are core's): apps build them, admission counts them,
+backends turn them into Kubernetes objects or local processes. `validate_spec` refuses what must
+never be queued.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+from mlplatform.core.validators import DNS_LABEL, DNS_LABEL_MAX
+
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
@@ -131,7 +133,7 @@ def validate_spec(spec: WorkloadSpec) -> None:
 
     Flavors and quotas are checked by the caller, which knows the catalog.
     """
-    if not DNS_LABEL.match(spec.name) or len(spec.name) > 63:
+    if not DNS_LABEL.match(spec.name) or len(spec.name) > DNS_LABEL_MAX:
         raise SpecError("name", f"'{spec.name}' is not a DNS-1123 label")
     if not spec.groups:
         raise SpecError("groups", "a workload needs at least one replica group")

@@ -14,6 +14,14 @@ from mlplatform.core import selectors, services
 from mlplatform.core.models import ApiToken, Membership, Project, Role
 
 
+class ProjectScopedApi(APIView):
+    """Base of the native API's views under /api/projects/{project}/."""
+
+    def project(self, slug: str, needs: Role = Role.VIEWER) -> Project:
+        """The project named in the URL, when the caller's role allows `needs` (else 404 or 403)."""
+        return selectors.project_get_for_user(slug=slug, user=self.request.user, needs=needs)[0]
+
+
 class ProjectOutput(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
 

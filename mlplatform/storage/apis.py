@@ -12,10 +12,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from mlplatform.core.apis import ProjectScopedApi
 from mlplatform.core.models import Role
-from mlplatform.core.selectors import project_get_for_user
 from mlplatform.core.streaming import streaming_response
 from mlplatform.storage import selectors, services
 from mlplatform.storage.models import StorageConnection
@@ -100,12 +99,7 @@ def listing_json(uri, page) -> dict:
     }
 
 
-class StorageApi(APIView):
-    def project(self, slug: str, needs: Role = Role.VIEWER):
-        return project_get_for_user(slug=slug, user=self.request.user, needs=needs)[0]
-
-
-class ConnectionListApi(StorageApi):
+class ConnectionListApi(ProjectScopedApi):
     @extend_schema(responses=ConnectionOutput(many=True), summary="The project's storage connections")
     def get(self, request: Request, project: str) -> Response:
         obj = self.project(project)
@@ -129,7 +123,7 @@ class ConnectionListApi(StorageApi):
         return Response(ConnectionOutput(connection).data, status=status.HTTP_201_CREATED)
 
 
-class ConnectionDetailApi(StorageApi):
+class ConnectionDetailApi(ProjectScopedApi):
     @extend_schema(responses={204: None}, summary="Remove a connection (admin); the data stays")
     def delete(self, request: Request, project: str, name: str) -> Response:
         obj = self.project(project, Role.ADMIN)
@@ -137,7 +131,7 @@ class ConnectionDetailApi(StorageApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ConnectionTestApi(StorageApi):
+class ConnectionTestApi(ProjectScopedApi):
     @extend_schema(request=None, responses=CheckOutput(many=True), summary="Try list, write, read, delete")
     def post(self, request: Request, project: str, name: str) -> Response:
         obj = self.project(project, Role.EDITOR)
@@ -145,7 +139,7 @@ class ConnectionTestApi(StorageApi):
         return Response(CheckOutput(checks, many=True).data)
 
 
-class ObjectsApi(StorageApi):
+class ObjectsApi(ProjectScopedApi):
     parser_classes = []  # PUT bodies are the object's bytes, streamed to the store
 
     @extend_schema(parameters=[URI_PARAM, OpenApiParameter("page_token", str)], responses=ListingOutput)
@@ -188,7 +182,7 @@ class ObjectsApi(StorageApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ObjectContentApi(StorageApi):
+class ObjectContentApi(ProjectScopedApi):
     @extend_schema(parameters=[URI_PARAM], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, project: str):
         obj = self.project(project)
@@ -202,7 +196,7 @@ class ObjectContentApi(StorageApi):
         return response
 
 
-class FolderApi(StorageApi):
+class FolderApi(ProjectScopedApi):
     @extend_schema(parameters=[URI_PARAM], request=None, responses={201: None}, summary="Create a folder")
     def post(self, request: Request, project: str) -> Response:
         obj = self.project(project, Role.EDITOR)
