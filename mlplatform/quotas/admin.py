@@ -59,7 +59,7 @@ class ProjectQuotaInline(admin.TabularInline):
 
     @admin.display(description="in use (GPUs / vCPUs / GiB)")
     def in_use(self, quota: ProjectQuota) -> str:
-        used = self._usage.get(quota.flavor_id, Resources()) if quota.pk else Resources()
+        used = self._usage.get(quota.flavor.name, Resources()) if quota.pk else Resources()
         return f"{used.gpus} / {used.cpu:g} / {used.memory_gib:g}"
 
 

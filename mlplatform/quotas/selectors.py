@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from mlplatform.core.models import Project
 from mlplatform.quotas.models import Flavor, ProjectQuota
@@ -39,18 +39,14 @@ def flavors_list() -> QuerySet[Flavor]:
     return Flavor.objects.prefetch_related("accelerator_types")
 
 
-def usage_by_flavor(project: Project) -> dict[int, Resources]:
-    """What the project's admitted workloads hold, per flavor id (zero until it has some)."""
-    from mlplatform.compute.models import Workload, WorkloadRequest
+def usage_by_flavor(project: Project) -> dict[str, Resources]:
+    """What the project's admitted workloads hold, per flavor name (compute's usage; zero until
+    it has some)."""
+    from mlplatform.compute.selectors import usage
 
-    totals = (
-        WorkloadRequest.objects.filter(workload__project=project, workload__state__in=Workload.HOLDING)
-        .values("flavor_id")
-        .annotate(gpus=Sum("gpus"), cpu=Sum("cpu"), memory_gib=Sum("memory_gib"))
-    )
     return {
-        row["flavor_id"]: Resources(gpus=row["gpus"], cpu=row["cpu"], memory_gib=row["memory_gib"])
-        for row in totals
+        flavor: Resources(gpus=held.gpus, cpu=held.cpu, memory_gib=held.memory_gib)
+        for (_, flavor), held in usage(projects=[project]).items()
     }
 
 
@@ -58,5 +54,5 @@ def quota_usage(project: Project) -> list[QuotaUsage]:
     """Each of the project's quotas with what it uses now, GPU flavors first."""
     used = usage_by_flavor(project)
     quotas = ProjectQuota.objects.filter(project=project).select_related("flavor", "cohort")
-    rows = [QuotaUsage(quota=q, used=used.get(q.flavor_id, Resources())) for q in quotas]
+    rows = [QuotaUsage(quota=q, used=used.get(q.flavor.name, Resources())) for q in quotas]
     return sorted(rows, key=lambda row: (not row.flavor.is_gpu, row.flavor.name))
