@@ -20,6 +20,7 @@ from django.db import transaction
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp import services as operations
+from mlplatform.gcp.labels import labels_checked
 from mlplatform.gcp.models import Operation
 from mlplatform.gcp.proto import timestamp
 from mlplatform.quotas.models import AcceleratorType, MachineType
@@ -49,7 +50,6 @@ UNSUPPORTED_TRUE = {
     "enableThirdPartyIdentity": "third-party identity is not supported",
     "enableManagedEuc": "end-user credentials are not supported",
 }
-LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")
 
 
 def instance_name(notebook: Notebook, location: str) -> str:
@@ -105,7 +105,7 @@ def instance_create(*, project: Project, location: str, instance_id: str, body: 
     shape = _shape(body.get("gceSetup") or {})
     with transaction.atomic():
         notebook = services.notebook_create(project=project, owner=user, name=instance_id, **shape)
-        notebook.labels = _labels(body.get("labels") or {})
+        notebook.labels = labels_checked(body.get("labels") or {})
         notebook.save(update_fields=["labels"])
         return _operation(notebook, location, "create")
 
@@ -252,17 +252,6 @@ def _catalog_image(image: dict) -> str:
         f"'{reference}' is not in the notebook image catalog; ask an admin to add it.",
         field="gceSetup.containerImage",
     )
-
-
-def _labels(labels: dict) -> dict:
-    if not isinstance(labels, dict) or len(labels) > 64:
-        raise ApplicationError("must be an object of at most 64 labels.", field="labels")
-    for key, value in labels.items():
-        if not (LABEL.match(str(key)) and key and LABEL.match(str(value))):
-            raise ApplicationError(
-                f"'{key}': keys and values are lowercase letters, digits, '_' and '-'.", field="labels"
-            )
-    return labels
 
 
 def _int(value, field: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
@@ -13,13 +12,10 @@ from mlplatform.compute.backends import default_backend_name
 from mlplatform.compute.services import workload_cancel, workload_submit
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
+from mlplatform.gcp.labels import labels_checked
 from training_app.models import JOB_ID, Job
 from training_app.specs import job_spec
 
-# Google Cloud labels: keys start with a lowercase letter; keys and values are at most 63
-# lowercase letters, digits, underscores and dashes; at most 64 labels.
-LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 JOB_FIELDS = {"jobId", "trainingInput", "labels", "etag"}
 OUTPUT_ONLY = {"createTime", "startTime", "endTime", "state", "errorMessage", "trainingOutput", "jobPosition"}
 
@@ -118,26 +114,6 @@ def _fields_under(prefix: str):
 
 def _exists(job_id: str) -> ApplicationError:
     return ApplicationError(f"Job '{job_id}' already exists.", code=ErrorCode.ALREADY_EXISTS, field="jobId")
-
-
-def labels_checked(labels) -> dict[str, str]:
-    if not isinstance(labels, dict):
-        raise ApplicationError("must be an object of string keys and values.", field="labels")
-    if len(labels) > 64:
-        raise ApplicationError("at most 64 labels.", field="labels")
-    for key, value in labels.items():
-        if not LABEL_KEY.match(str(key)):
-            raise ApplicationError(
-                f"'{key}': keys start with a lowercase letter and hold at most 63 lowercase letters, "
-                "digits, '_' and '-'.",
-                field=f"labels.{key}",
-            )
-        if not isinstance(value, str) or not LABEL_VALUE.match(value):
-            raise ApplicationError(
-                f"'{value}': values hold at most 63 lowercase letters, digits, '_' and '-'.",
-                field=f"labels.{key}",
-            )
-    return dict(labels)
 
 
 def job_etag(job: Job) -> str:
