@@ -112,14 +112,12 @@ def start_on_cluster(kube, admitted_ids) -> dict:
     from mlplatform.compute.backends.kubernetes.backend import KubernetesBackend
     from mlplatform.compute.backends.kubernetes.client import KubeClient
     from mlplatform.compute.models import Workload
-    from mlplatform.compute.services import _flavor_infos, workload_ref
+    from mlplatform.compute.services import workload_flavors
     from mlplatform.compute.spec import spec_from_dict
 
     backend = KubernetesBackend(KubeClient(kube.api_client))
     for workload in Workload.objects.filter(id__in=admitted_ids).select_related("project"):
-        backend.submit(
-            workload_ref(workload), spec_from_dict(workload.spec), _flavor_infos(workload), Wiring()
-        )
+        backend.submit(workload.ref, spec_from_dict(workload.spec), workload_flavors(workload), Wiring())
     queued = {
         pk.hex for pk in Workload.objects.filter(state=Workload.State.QUEUED).values_list("id", flat=True)
     }

@@ -182,11 +182,10 @@ class Client:
             time.sleep(POLL_SECONDS)
 
     def upstream(self, name: str, backend) -> tuple[str, str]:
-        from mlplatform.compute.services import workload_ref
         from notebooks_app.models import Notebook
 
         notebook = Notebook.objects.select_related("workload__project").get(name=name)
-        return backend.endpoint(workload_ref(notebook.workload), "notebook", 8888), notebook.secret
+        return backend.endpoint(notebook.workload.ref, "notebook", 8888), notebook.secret
 
 
 # --- overhead --------------------------------------------------------------------------------------

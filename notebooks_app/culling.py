@@ -87,13 +87,10 @@ def cull_pass(now: datetime | None = None) -> CullResult:
 def jupyter_last_activity(notebook: Notebook, *, now: datetime) -> datetime | None:
     """The latest of Jupyter's own activity, its kernels' and its terminals' (a busy kernel is
     active `now`); None when Jupyter cannot be asked."""
-    from mlplatform.compute.backends import get_backend
-    from mlplatform.compute.services import workload_ref
-    from notebooks_app.specs import PORT, ROLE
+    from notebooks_app.selectors import notebook_upstream
 
-    workload = notebook.workload
     try:
-        upstream = get_backend(workload.backend or None).endpoint(workload_ref(workload), ROLE, PORT)
+        upstream = notebook_upstream(notebook)
         if upstream is None:
             return None
         api = f"{upstream}{notebook.proxy_path}api/"

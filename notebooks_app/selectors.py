@@ -57,14 +57,19 @@ class Route:
     secret: str = ""
 
 
+def notebook_upstream(notebook: Notebook) -> str | None:
+    """The base URL the console reaches the notebook's Jupyter at, or None while it has none."""
+    from mlplatform.compute.backends import get_backend
+    from notebooks_app.specs import PORT, ROLE
+
+    workload = notebook.workload
+    return get_backend(workload.backend or None).endpoint(workload.ref, ROLE, PORT)
+
+
 def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route | None:
     """The route to `project/name` for `user`, or None where the user may not use the notebook:
     it does not exist, or they are not a member, or they are a viewer and not its owner (the proxy
     answers all of these alike, so notebooks cannot be probed)."""
-    from mlplatform.compute.backends import get_backend
-    from mlplatform.compute.services import workload_ref
-    from notebooks_app.specs import PORT, ROLE
-
     if not user.is_active:
         return None
     notebook = _notebooks().filter(project__slug=project, name=name).first()
@@ -77,8 +82,7 @@ def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route 
     if state != Notebook.State.ACTIVE:
         notebook = _with_positions([notebook])[0]
         return Route(state=state, reason=notebook.reason, queue_position=notebook.queue_position)
-    workload = notebook.workload
-    upstream = get_backend(workload.backend or None).endpoint(workload_ref(workload), ROLE, PORT)
+    upstream = notebook_upstream(notebook)
     if upstream is None:
         return Route(state=Notebook.State.STARTING, reason="its server has no address yet")
     return Route(state=state, upstream=upstream, secret=notebook.secret)

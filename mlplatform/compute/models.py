@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from mlplatform.compute.backends.base import WorkloadRef
 from mlplatform.core.models import Project
 from mlplatform.quotas.models import Flavor
 
@@ -77,6 +78,11 @@ class Workload(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in self.FINISHED
+
+    @property
+    def ref(self) -> WorkloadRef:
+        """How backends name it."""
+        return WorkloadRef(id=self.id.hex, project=self.project.slug, name=self.name)
 
     @property
     def spec_json(self) -> str:

@@ -177,7 +177,6 @@ def workload_logs(
 ) -> Iterator[str]:
     """One replica's log lines from the workload's backend."""
     from mlplatform.compute.backends import get_backend
-    from mlplatform.compute.services import workload_ref
 
     roles = [group["role"] for group in workload.spec.get("groups", [])]
     role = role or (roles[0] if roles else "")
@@ -193,7 +192,7 @@ def workload_logs(
             f"'{workload.name}' has not started yet ({workload.state}): there is no log.",
             code=ErrorCode.FAILED_PRECONDITION,
         )
-    return get_backend(workload.backend).logs(workload_ref(workload), role, index, tail=tail, follow=follow)
+    return get_backend(workload.backend).logs(workload.ref, role, index, tail=tail, follow=follow)
 
 
 def workload_log_tail(*, workload: Workload, role: str, index: int, lines: int = 200) -> list[str] | None:

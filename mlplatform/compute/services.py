@@ -24,7 +24,6 @@ from mlplatform.compute.backends.base import (
     FlavorInfo,
     Phase,
     Wiring,
-    WorkloadRef,
     WorkloadStatus,
 )
 from mlplatform.compute.models import AdmissionLock, Workload, WorkloadEvent, WorkloadRequest
@@ -244,10 +243,6 @@ def _duration_words(delta: timedelta) -> str:
 # --- start, follow, stop ---------------------------------------------------------------------
 
 
-def workload_ref(workload: Workload) -> WorkloadRef:
-    return WorkloadRef(id=workload.id.hex, project=workload.project.slug, name=workload.name)
-
-
 def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
     """Hand an admitted workload to the backend. A temporary backend error propagates (the task
     retries); a permanent one fails the workload and frees its quota."""
@@ -258,7 +253,7 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
         spec = spec_from_dict(workload.spec)
         backend = get_backend()
         try:
-            backend.submit(workload_ref(workload), spec, _flavor_infos(workload), _wiring(workload.project))
+            backend.submit(workload.ref, spec, workload_flavors(workload), _wiring(workload.project))
         except BackendError as exc:
             if exc.temporary:
                 raise
@@ -277,7 +272,7 @@ def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
         if workload is None or workload.state not in (State.ADMITTED, State.STARTING, State.RUNNING):
             return workload
         if workload.backend:
-            get_backend(workload.backend).cancel(workload_ref(workload))
+            get_backend(workload.backend).cancel(workload.ref)
         workload.evictions += 1
         workload.admitted_at = workload.started_at = None
         workload.replicas = []
@@ -315,7 +310,7 @@ def workload_stop(*, workload_id: uuid.UUID) -> Workload | None:
         if workload is None or workload.state != State.CANCELLING:
             return workload
         if workload.backend:
-            get_backend(workload.backend).cancel(workload_ref(workload))
+            get_backend(workload.backend).cancel(workload.ref)
         _finish(workload, State.CANCELLED, workload.reason.replace("cancel requested", "cancelled", 1))
     return workload
 
@@ -343,7 +338,7 @@ def workloads_sync(*, now: datetime | None = None) -> int:
         by_backend.setdefault(workload.backend or "local", []).append(workload)
     changed = 0
     for name, workloads in by_backend.items():
-        statuses = get_backend(name).statuses(workload_ref(w) for w in workloads)
+        statuses = get_backend(name).statuses(w.ref for w in workloads)
         for workload in workloads:
             status = statuses.get(workload.id.hex, WorkloadStatus(phase=Phase.MISSING))
             if _needs_update(workload, status, now):
@@ -379,7 +374,7 @@ def workload_apply_status(
     if changed and status.phase == Phase.FAILED:
         workload = Workload.objects.select_related("project").get(id=workload_id)
         if workload.state == State.FAILED and workload.backend:
-            get_backend(workload.backend).cancel(workload_ref(workload))
+            get_backend(workload.backend).cancel(workload.ref)
     return changed
 
 
@@ -482,7 +477,7 @@ def _replica_rows(status: WorkloadStatus) -> list[dict]:
     ]
 
 
-def _flavor_infos(workload: Workload) -> dict[str, FlavorInfo]:
+def workload_flavors(workload: Workload) -> dict[str, FlavorInfo]:
     names = {group["resources"]["flavor"] for group in workload.spec["groups"]}
     return {
         f.name: FlavorInfo(

@@ -17,7 +17,7 @@ from jupyter_client.session import Session
 from websockets.sync.client import connect
 
 from mlplatform.compute.models import Workload
-from mlplatform.compute.services import admission_pass, workload_ref, workload_start, workloads_sync
+from mlplatform.compute.services import admission_pass, workload_start, workloads_sync
 from mlplatform.quotas.models import Flavor
 from notebooks_app.culling import Decision, cull_pass, decide, idle_state
 from notebooks_app.models import IdlePolicy, Notebook, NotebookActivity, NotebookImage
@@ -98,7 +98,7 @@ class Jupyter:
     """The notebook's Jupyter reached directly, as the proxy does, with its secret."""
 
     def __init__(self, backend, notebook: Notebook):
-        upstream = backend.endpoint(workload_ref(notebook.workload), ROLE, PORT)
+        upstream = backend.endpoint(notebook.workload.ref, ROLE, PORT)
         self.api = f"{upstream}{notebook.proxy_path}api/"
         self.headers = {"Authorization": f"token {notebook.secret}"}
 

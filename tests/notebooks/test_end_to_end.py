@@ -15,7 +15,6 @@ from django.conf import settings
 from django.test import Client
 from websockets.sync.client import connect
 
-from mlplatform.compute.services import workload_ref
 from mlplatform.compute.tasks import sync_workloads
 from mlplatform.core.models import Role
 from notebooks_app.models import Notebook
@@ -103,7 +102,7 @@ class Caller:
 
 
 def jupyter_pid(backend, notebook: Notebook) -> int:
-    return int((backend.run_dir(workload_ref(notebook.workload)) / "notebook-0" / "pid").read_text())
+    return int((backend.run_dir(notebook.workload.ref) / "notebook-0" / "pid").read_text())
 
 
 def gone(pid: int) -> bool:
@@ -171,7 +170,7 @@ def test_a_user_runs_code_and_keeps_files_through_the_proxy_and_nobody_else_gets
     assert colleague.request("GET", "lab/api/status").status_code == 200
 
     # Jupyter cannot be reached around the proxy: without the secret, even with its digest, it refuses
-    upstream = notebook_compute.endpoint(workload_ref(notebook.workload), "notebook", 8888)
+    upstream = notebook_compute.endpoint(notebook.workload.ref, "notebook", 8888)
     digest = hashlib.sha256(notebook.secret.encode()).hexdigest()
     assert requests.get(f"{upstream}/notebooks/team-a/lab/api/status", timeout=10).status_code == 403
     with_digest = {"Authorization": f"token {digest}"}
