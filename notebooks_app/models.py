@@ -13,6 +13,7 @@ from mlplatform.compute.models import Workload
 from mlplatform.core.models import Project
 from mlplatform.core.validators import validate_dns_label
 from mlplatform.quotas.models import Flavor
+from mlplatform.storage.models import StorageConnection
 
 
 class NotebookImage(models.Model):
@@ -41,6 +42,11 @@ class NotebookImage(models.Model):
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def default_location() -> str:
+    """Where a notebook runs unless it names a place: the platform's first location."""
+    return settings.PLATFORM_LOCATIONS[0]
 
 
 class Notebook(models.Model):
@@ -94,6 +100,16 @@ class Notebook(models.Model):
         default=10, validators=[MinValueValidator(1), MaxValueValidator(16384)]
     )
     env = models.JSONField(default=dict, blank=True, help_text="Extra environment variables.")
+    storage_connections = models.ManyToManyField(
+        StorageConnection,
+        blank=True,
+        related_name="notebooks",
+        help_text="The project's connections wired into Jupyter (credentials as a secret environment "
+        "and key files).",
+    )
+    location = models.CharField(
+        max_length=63, default=default_location, help_text="Where it runs (a Workbench location)."
+    )
     labels = models.JSONField(default=dict, blank=True, help_text="Google-style labels (Workbench API).")
     secret = models.CharField(max_length=64, default=new_secret, editable=False)
     workload = models.OneToOneField(
