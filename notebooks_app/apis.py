@@ -22,6 +22,11 @@ from notebooks_app.models import Notebook, NotebookImage
 # --- input ----------------------------------------------------------------------------------------
 
 _ENV = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=4096), required=False)
+_STORAGE = serializers.ListField(
+    child=serializers.CharField(max_length=63),
+    required=False,
+    help_text="Names of the project's storage connections to wire in; default: all of them",
+)
 
 
 class NotebookInput(StrictSerializer):
@@ -37,6 +42,8 @@ class NotebookInput(StrictSerializer):
     memory_gib = serializers.DecimalField(max_digits=10, decimal_places=3, required=False)
     home_size_gib = serializers.IntegerField(min_value=1, default=10)
     env = _ENV
+    storage_connections = _STORAGE
+    location = serializers.CharField(max_length=63, required=False, help_text="default: the first")
     start = serializers.BooleanField(default=True, help_text="Queue its first start at once.")
 
 
@@ -48,6 +55,7 @@ class NotebookUpdateInput(StrictSerializer):
     memory_gib = serializers.DecimalField(max_digits=10, decimal_places=3, required=False)
     home_size_gib = serializers.IntegerField(min_value=1, required=False)
     env = _ENV
+    storage_connections = _STORAGE
 
 
 class DeleteInput(StrictSerializer):
@@ -68,6 +76,7 @@ class NotebookOutput(serializers.ModelSerializer):
     flavor = serializers.CharField(source="flavor.name")
     url = serializers.CharField(source="proxy_path", help_text="Jupyter, through the proxy")
     workload = serializers.UUIDField(source="workload_id", allow_null=True)
+    storage_connections = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
 
     class Meta:
         model = Notebook
@@ -87,6 +96,8 @@ class NotebookOutput(serializers.ModelSerializer):
             "memory_gib",
             "home_size_gib",
             "env",
+            "storage_connections",
+            "location",
             "url",
             "workload",
             "created_at",

@@ -8,10 +8,11 @@ removes the volume, once the workload is gone (tasks.finish_delete).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from mlplatform.compute.backends import default_backend_name, get_backend
@@ -21,7 +22,8 @@ from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.core.validators import dns_label_problem
 from mlplatform.quotas.models import Flavor
-from notebooks_app.models import Notebook, NotebookImage, new_secret
+from mlplatform.storage.models import StorageConnection
+from notebooks_app.models import Notebook, NotebookImage, default_location, new_secret
 from notebooks_app.specs import RESERVED_ENV_PREFIXES, notebook_spec
 
 State = Notebook.State
@@ -43,16 +45,26 @@ def notebook_create(
     memory_gib: Decimal | None = None,
     home_size_gib: int = 10,
     env: Mapping[str, str] | None = None,
+    storage_connections: Sequence[str] | None = None,
+    location: str | None = None,
     start: bool = True,
 ) -> Notebook:
     """Create a notebook and (with `start`) queue its first start. Fails on a bad or taken name, an
-    image that does not suit the flavor, a GPU count the flavor cannot give, or a shape the
-    project's quota could never admit."""
+    image that does not suit the flavor, a GPU count the flavor cannot give, a storage connection
+    the project does not have, an unknown location, or a shape the project's quota could never
+    admit. Without `storage_connections` every connection of the project is wired in."""
     if problem := dns_label_problem(name):
         raise ApplicationError(f"'{name}' {problem}.", field="name")
     shape = _shape(
         image=image, flavor=flavor, gpus=gpus, cpu=cpu, memory_gib=memory_gib, home_size_gib=home_size_gib
     )
+    connections = _connections(project, storage_connections)
+    location = location or default_location()
+    if location not in settings.PLATFORM_LOCATIONS:
+        raise ApplicationError(
+            f"'{location}' is not a location of this platform ({', '.join(settings.PLATFORM_LOCATIONS)}).",
+            field="location",
+        )
     if Notebook.objects.filter(project=project, name=name).exists():
         raise _exists(name)
     try:
@@ -62,9 +74,11 @@ def notebook_create(
                 name=name,
                 owner=owner,
                 env=_env_checked(env or {}),
+                location=location,
                 desired_state=Desired.RUNNING if start else Desired.STOPPED,
                 **shape,
             )
+            notebook.storage_connections.set(connections)
             if start:
                 _submit(notebook, by=owner)
     except IntegrityError:  # the same name created at the same moment
@@ -136,9 +150,11 @@ def notebook_update(
     memory_gib: Decimal | None = None,
     home_size_gib: int | None = None,
     env: Mapping[str, str] | None = None,
+    storage_connections: Sequence[str] | None = None,
 ) -> Notebook:
-    """Change image, resources, home size (it only grows) or environment of a stopped notebook;
-    None keeps a value. A new flavor or GPU count recomputes CPU and memory unless given."""
+    """Change image, resources, home size (it only grows), environment or storage connections of a
+    stopped notebook; None keeps a value. A new flavor or GPU count recomputes CPU and memory
+    unless given."""
     with transaction.atomic():
         notebook = _locked(notebook)
         if not notebook.is_stopped:
@@ -163,6 +179,8 @@ def notebook_update(
             setattr(notebook, field, value)
         if env is not None:
             notebook.env = _env_checked(env)
+        if storage_connections is not None:
+            notebook.storage_connections.set(_connections(notebook.project, storage_connections))
         notebook.save()
     return notebook
 
@@ -228,6 +246,7 @@ def _submit(notebook: Notebook, *, by) -> None:
         memory_gib=notebook.memory_gib,
         home_size_gib=notebook.home_size_gib,
         env=notebook.env,
+        storage=tuple(sorted(c.name for c in notebook.storage_connections.all())),
         token_sha256=hashlib.sha256(notebook.secret.encode()).hexdigest(),
         user=getattr(notebook.owner, "username", "") or "jovyan",
         backend=default_backend_name(),
@@ -271,6 +290,22 @@ def _shape(
         "memory_gib": _positive(memory_gib, "memory_gib"),
         "home_size_gib": home_size_gib,
     }
+
+
+def _connections(project: Project, names: Sequence[str] | None) -> list[StorageConnection]:
+    """The project's connections by name (all of them for None); an unknown name is refused."""
+    connections = StorageConnection.objects.filter(project=project)
+    if names is None:
+        return list(connections)
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ApplicationError("must be a list of connection names.", field="storage_connections")
+    found = list(connections.filter(name__in=names))
+    if missing := sorted(set(names) - {c.name for c in found}):
+        raise ApplicationError(
+            f"this project has no storage connection {', '.join(repr(n) for n in missing)}.",
+            field="storage_connections",
+        )
+    return found
 
 
 def _image(name: str | None) -> NotebookImage:

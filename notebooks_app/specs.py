@@ -36,6 +36,7 @@ def notebook_spec(
     memory_gib: Decimal,
     home_size_gib: int,
     env: Mapping[str, str],
+    storage: tuple[str, ...] = (),
     token_sha256: str,
     user: str,
     backend: str,
@@ -43,7 +44,8 @@ def notebook_spec(
 ) -> WorkloadSpec:
     """The workload of one start of a notebook. On the local backend Jupyter is this machine's
     (`python`, on the allocated loopback port); on Kubernetes the image's, started through its
-    entrypoint (the Docker Stacks' `start.sh`) on PORT."""
+    entrypoint (the Docker Stacks' `start.sh`) on PORT. `storage` names the project's connections
+    to wire in."""
     local = backend == "local"
     launch = (python if local else "python", "-c", LAUNCHER_SOURCE)
     options = (
@@ -65,6 +67,7 @@ def notebook_spec(
     return WorkloadSpec(
         name=name,
         kind=WorkloadKind.NOTEBOOK,
+        storage=storage,
         groups=(
             ReplicaGroup(
                 role=ROLE,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -18,6 +18,7 @@ from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
 from mlplatform.core.views import project_for_view
 from mlplatform.quotas.models import Flavor
+from mlplatform.storage.selectors import connections_list
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook
 from notebooks_app.specs import ROLE
@@ -25,6 +26,7 @@ from notebooks_app.specs import ROLE
 State = Notebook.State
 SETTLED = (State.ACTIVE, State.STOPPED, State.FAILED)
 FORM_INPUTS = ("name", "image", "flavor", "gpus", "cpu", "memory_gib", "home_size_gib", "env")
+CHOICE_INPUTS = ("storage_connections",)  # checkboxes: a list each
 ERROR_INPUTS = {"resources": "flavor"}  # what quota refuses is about the flavor and GPU count
 LOG_LINES = 30
 STEPS = ("Queued", "Admitted", "Starting Jupyter", "Ready")
@@ -34,10 +36,15 @@ PROGRESS = (State.QUEUED, State.PROVISIONING, State.STARTING, State.ACTIVE)
 # --- the form ----------------------------------------------------------------------------------
 
 
-def notebook_fields_from_form(data: Mapping[str, str]) -> dict:
-    """services.notebook_create's (and notebook_update's) arguments from the form; blank CPU and
-    memory are left to the flavor's defaults. Raises ApplicationError on a number or an env line
-    that cannot be read."""
+def form_data(post: QueryDict) -> dict:
+    """The posted form as the template shows it again: text inputs as strings, checkboxes as lists."""
+    return {**post.dict(), **{name: post.getlist(name) for name in CHOICE_INPUTS}}
+
+
+def notebook_fields_from_form(data: Mapping) -> dict:
+    """services.notebook_create's (and notebook_update's) arguments from `form_data`; blank CPU
+    and memory are left to the flavor's defaults. Raises ApplicationError on a number or an env
+    line that cannot be read."""
     text = {name: (data.get(name) or "").strip() for name in FORM_INPUTS}
     fields: dict = {"image": text["image"] or None, "flavor": text["flavor"] or "cpu"}
     fields["gpus"] = _integer(text["gpus"] or "0", "gpus") if fields["flavor"] != "cpu" else 0
@@ -46,6 +53,7 @@ def notebook_fields_from_form(data: Mapping[str, str]) -> dict:
         if text[name]:
             fields[name] = text[name]  # services read and check the number
     fields["env"] = _env(text["env"])
+    fields["storage_connections"] = list(data.get("storage_connections") or ())
     return fields
 
 
@@ -69,7 +77,7 @@ def _env(value: str) -> dict[str, str]:
 
 def _form_error(exc: ApplicationError) -> dict:
     field = ERROR_INPUTS.get(exc.field or "", exc.field or "")
-    return {"message": exc.message, "input": field if field in FORM_INPUTS else ""}
+    return {"message": exc.message, "input": field if field in (*FORM_INPUTS, *CHOICE_INPUTS) else ""}
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ def _form_context(project: Project, form: Mapping[str, str], error: dict | None)
         "error": error,
         "flavors": flavor_choices(project),
         "images": selectors.notebook_images(),
+        "connections": connections_list(project=project),
     }
 
 
@@ -200,9 +209,13 @@ def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
 def notebook_new(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project, needs=Role.EDITOR)
     error = None
-    form: Mapping[str, str] = {"flavor": "cpu", "home_size_gib": "10"}
+    form: Mapping = {
+        "flavor": "cpu",
+        "home_size_gib": "10",
+        "storage_connections": [c.name for c in connections_list(project=obj)],
+    }
     if request.method == "POST":
-        form = request.POST.dict()
+        form = form_data(request.POST)
         try:
             fields = notebook_fields_from_form(form)
             notebook = services.notebook_create(
@@ -258,6 +271,7 @@ def _form_of(notebook: Notebook) -> dict[str, str]:
         "memory_gib": f"{notebook.memory_gib.normalize():f}",
         "home_size_gib": str(notebook.home_size_gib),
         "env": "\n".join(f"{key}={value}" for key, value in notebook.env.items()),
+        "storage_connections": [c.name for c in notebook.storage_connections.all()],
     }
 
 
@@ -304,10 +318,10 @@ def notebook_edit(request: HttpRequest, project: str, name: str) -> HttpResponse
     """Change a stopped notebook's image and resources; its name stays."""
     notebook = _notebook_for_action(request, project, name)
     try:
-        fields = notebook_fields_from_form(request.POST.dict())
+        fields = notebook_fields_from_form(form_data(request.POST))
         services.notebook_update(notebook=notebook, **fields)
     except ApplicationError as exc:
-        form = _form_context(notebook.project, request.POST.dict(), _form_error(exc))
+        form = _form_context(notebook.project, form_data(request.POST), _form_error(exc))
         context = {**_detail_context(request, notebook), **form, "editing": True}
         return render(request, "notebooks/notebook_detail.html", context, status=400)
     messages.success(request, f"Notebook '{name}' changed: start it to use the new resources.")

@@ -89,6 +89,9 @@ class SpecInput(StrictSerializer):
     kind = serializers.ChoiceField(choices=[k.value for k in WorkloadKind])
     groups = ReplicaGroupInput(many=True, allow_empty=False)
     failure_policy = FailurePolicyInput(required=False)
+    storage = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, allow_null=True, default=None
+    )
 
 
 class WorkloadInput(StrictSerializer):

@@ -73,6 +73,8 @@ def workload_submit(
                 f"'{flavor.name}' has no GPUs; choose a GPU flavor or ask for 0 GPUs.",
                 field=f"groups[{i}].resources.gpus",
             )
+    if spec.storage is not None:
+        _check_storage(project, spec.storage)
     _check_ever_admissible(project, requests)
 
     with transaction.atomic():
@@ -253,7 +255,7 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
         spec = spec_from_dict(workload.spec)
         backend = get_backend()
         try:
-            backend.submit(workload.ref, spec, workload_flavors(workload), _wiring(workload.project))
+            backend.submit(workload.ref, spec, workload_flavors(workload), _wiring(workload.project, spec.storage))
         except BackendError as exc:
             if exc.temporary:
                 raise
@@ -490,10 +492,21 @@ def workload_flavors(workload: Workload) -> dict[str, FlavorInfo]:
     }
 
 
-def _wiring(project: Project) -> Wiring:
+def _check_storage(project: Project, names: tuple[str, ...]) -> None:
+    from mlplatform.storage.models import StorageConnection
+
+    known = set(StorageConnection.objects.filter(project=project, name__in=names).values_list("name", flat=True))
+    if missing := sorted(set(names) - known):
+        raise ApplicationError(
+            f"this project has no storage connection {', '.join(repr(name) for name in missing)}.",
+            field="storage",
+        )
+
+
+def _wiring(project: Project, connections: tuple[str, ...] | None) -> Wiring:
     from mlplatform.storage.wiring import workload_storage
 
-    storage = workload_storage(project=project)
+    storage = workload_storage(project=project, connections=connections)
     return Wiring(env=storage.env, secret_env=storage.secret_env, files=storage.files)
 
 

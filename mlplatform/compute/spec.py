@@ -97,6 +97,7 @@ class WorkloadSpec:
     kind: WorkloadKind
     groups: tuple[ReplicaGroup, ...]
     failure_policy: FailurePolicy = field(default_factory=FailurePolicy)
+    storage: tuple[str, ...] | None = None  # the project's storage connections to wire in; None: all
 
     @property
     def replicas(self) -> int:
@@ -196,6 +197,7 @@ def spec_from_dict(data: dict) -> WorkloadSpec:
                 max_run_seconds=policy.get("max_run_seconds"),
                 ttl_after_finished_seconds=policy.get("ttl_after_finished_seconds", 3600),
             ),
+            storage=None if data.get("storage") is None else tuple(str(name) for name in data["storage"]),
         )
     except SpecError:
         raise

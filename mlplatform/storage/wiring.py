@@ -6,6 +6,7 @@ manifest) or into a local process's environment and a private folder; `env` is p
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -23,15 +24,20 @@ class StorageWiring:
     files: dict[str, str] = field(default_factory=dict)  # file name under credentials_dir -> content
 
 
-def workload_storage(*, project: Project, credentials_dir: str = CREDENTIALS_DIR) -> StorageWiring:
-    """The wiring for the project's connections; the default connection wins where a variable
-    can name only one store (AWS_* and GOOGLE_APPLICATION_CREDENTIALS)."""
+def workload_storage(
+    *, project: Project, connections: Collection[str] | None = None, credentials_dir: str = CREDENTIALS_DIR
+) -> StorageWiring:
+    """The wiring for the project's connections (those named in `connections`, else all); the
+    default connection wins where a variable can name only one store (AWS_* and
+    GOOGLE_APPLICATION_CREDENTIALS), else the first by name."""
     env: dict[str, str] = {}
     secret_env: dict[str, str] = {}
     files: dict[str, str] = {}
     profiles: list[str] = []
-    connections = StorageConnection.objects.filter(project=project).order_by("-is_default", "name")
-    for connection in connections:
+    wired = StorageConnection.objects.filter(project=project).order_by("-is_default", "name")
+    if connections is not None:
+        wired = wired.filter(name__in=connections)
+    for connection in wired:
         credentials = connection.credentials
         if connection.is_default and connection.default_uri:
             env["MLPLATFORM_DEFAULT_BUCKET"] = connection.default_uri

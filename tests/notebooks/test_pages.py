@@ -159,7 +159,14 @@ def test_a_taken_name_is_refused_at_the_name(team, editor, client):
 def test_the_form_reads_cpu_only_as_no_gpus_and_blank_numbers_as_the_flavor_defaults():
     fields = notebook_fields_from_form({"flavor": "cpu", "gpus": "4", "cpu": " ", "env": ""})
 
-    assert fields == {"image": None, "flavor": "cpu", "gpus": 0, "home_size_gib": 10, "env": {}}
+    assert fields == {
+        "image": None,
+        "flavor": "cpu",
+        "gpus": 0,
+        "home_size_gib": 10,
+        "env": {},
+        "storage_connections": [],
+    }
 
 
 # --- a notebook's page ---------------------------------------------------------------------------
