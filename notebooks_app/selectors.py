@@ -33,9 +33,8 @@ def notebook_images() -> QuerySet[NotebookImage]:
 
 
 def _notebooks() -> QuerySet[Notebook]:
-    return Notebook.objects.select_related("project", "owner", "image", "flavor", "workload").prefetch_related(
-        "storage_connections"
-    )
+    notebooks = Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
+    return notebooks.prefetch_related("storage_connections")
 
 
 def _with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:

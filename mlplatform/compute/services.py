@@ -255,7 +255,8 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
         spec = spec_from_dict(workload.spec)
         backend = get_backend()
         try:
-            backend.submit(workload.ref, spec, workload_flavors(workload), _wiring(workload.project, spec.storage))
+            wiring = _wiring(workload.project, spec.storage)
+            backend.submit(workload.ref, spec, workload_flavors(workload), wiring)
         except BackendError as exc:
             if exc.temporary:
                 raise
@@ -495,8 +496,8 @@ def workload_flavors(workload: Workload) -> dict[str, FlavorInfo]:
 def _check_storage(project: Project, names: tuple[str, ...]) -> None:
     from mlplatform.storage.models import StorageConnection
 
-    known = set(StorageConnection.objects.filter(project=project, name__in=names).values_list("name", flat=True))
-    if missing := sorted(set(names) - known):
+    known = StorageConnection.objects.filter(project=project, name__in=names).values_list("name", flat=True)
+    if missing := sorted(set(names) - set(known)):
         raise ApplicationError(
             f"this project has no storage connection {', '.join(repr(name) for name in missing)}.",
             field="storage",
