@@ -92,6 +92,17 @@ def test_bad_specs_are_refused_with_the_field_and_nothing_is_queued(
     assert not Workload.objects.exists()
 
 
+def test_a_workload_may_name_only_storage_connections_its_project_has(api, team_a, member):
+    data = body("train")
+    data["spec"]["storage"] = ["attic"]
+
+    response = api(member(Role.EDITOR)).post("/api/projects/team-a/workloads/", data, format="json")
+
+    assert response.status_code == 400
+    assert "no storage connection 'attic'" in str(response.json()["storage"])
+    assert not Workload.objects.exists()
+
+
 def test_names_that_are_not_dns_labels_are_refused(api, team_a, member):
     response = api(member()).post("/api/projects/team-a/workloads/", body("Train_1"), format="json")
     assert response.status_code == 400

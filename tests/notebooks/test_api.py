@@ -7,6 +7,7 @@ import pytest
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
 from notebooks_app.models import Notebook
+from mlplatform.storage.services import storage_connection_create
 from tests.factories import quota
 
 BASE = "/api/projects/team-a/notebooks/"
@@ -151,3 +152,23 @@ def test_the_image_catalog_and_the_schema(editor):
     assert "nvidia-h100-80gb" in images["pytorch-cuda"]["flavors"]
     schema = editor.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert "/api/projects/{project}/notebooks/{name}/start/" in schema["paths"]
+
+
+def test_a_notebook_wires_in_the_storage_connections_it_names_all_by_default(editor, team):
+    for name in ("lake", "archive"):
+        storage_connection_create(project=team, name=name, kind="local", buckets=[f"{name}-bucket"])
+
+    everything = editor.post(BASE, {"name": "everything", "start": False}, format="json").json()
+    some = editor.post(
+        BASE, {"name": "some", "storage_connections": ["lake"], "start": False}, format="json"
+    ).json()
+    unknown = editor.post(BASE, {"name": "wrong", "storage_connections": ["lake", "attic"]}, format="json")
+    changed = editor.patch(f"{BASE}some/", {"storage_connections": []}, format="json")
+
+    assert sorted(everything["storage_connections"]) == ["archive", "lake"]
+    assert some["storage_connections"] == ["lake"]
+    assert unknown.status_code == 400
+    assert "attic" in str(unknown.json()["storage_connections"])
+    assert not Notebook.objects.filter(name="wrong").exists()
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["storage_connections"] == []

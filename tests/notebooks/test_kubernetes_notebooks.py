@@ -5,11 +5,14 @@ removes the pods' objects and keeps the home; deleting removes the home."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mlplatform.compute import backends
 from mlplatform.compute.backends.base import LABEL_PROJECT, LABEL_WORKLOAD
 from mlplatform.compute.services import admission_pass, workload_start, workload_stop, workloads_sync
+from mlplatform.storage.services import storage_connection_create
 from notebooks_app.services import notebook_create, notebook_delete, notebook_finish_delete, notebook_stop
 from tests.factories import quota
 from tests.kube import kubeconfig
@@ -80,3 +83,36 @@ def test_a_gpu_notebook_runs_as_a_statefulset_and_keeps_its_home_across_stop(clu
         if (c["metadata"].get("labels") or {}).get(LABEL_PROJECT) == project.slug
         and c["metadata"]["name"].startswith("first-")
     ] == []
+
+
+def test_only_the_chosen_storage_connections_reach_the_notebook_and_only_through_a_secret(
+    cluster, project, member
+):
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    for name, key in (("lake", "AKIALAKE"), ("archive", "AKIAARCHIVE")):
+        storage_connection_create(
+            project=project,
+            name=name,
+            kind="s3",
+            buckets=[name],
+            endpoint_url="http://minio.example:9000",
+            credentials={"access_key_id": key, "secret_access_key": f"{name}-secret"},
+        )
+    owner = member()
+    chosen = notebook_create(project=project, owner=owner, name="chosen", storage_connections=["archive"])
+    bare = notebook_create(project=project, owner=owner, name="bare", storage_connections=[])
+    admission_pass()
+
+    for notebook in (chosen, bare):
+        notebook.refresh_from_db()
+        workload_start(workload_id=notebook.workload.id)
+
+    secrets = ours(cluster, "Secret", chosen.workload.id.hex)
+    assert len(secrets) == 1
+    stored = json.dumps(secrets[0])
+    assert "archive-secret" in stored and "lake-secret" not in stored
+    statefulset = json.dumps(ours(cluster, "StatefulSet", chosen.workload.id.hex))
+    assert "archive-secret" not in statefulset and "AKIAARCHIVE" not in statefulset
+    assert '"secretKeyRef"' in statefulset
+    assert ours(cluster, "Secret", bare.workload.id.hex) == []
+    assert "AWS_" not in json.dumps(ours(cluster, "StatefulSet", bare.workload.id.hex))

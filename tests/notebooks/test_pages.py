@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
+from mlplatform.storage.services import storage_connection_create
 from notebooks_app import services
 from notebooks_app.models import Notebook
 from notebooks_app.views import notebook_fields_from_form, spawn_steps
@@ -119,6 +120,21 @@ def test_creating_from_the_form_queues_the_notebook_and_leads_to_its_page(team, 
     assert notebook.cpu == 24  # the flavor's per-GPU share
     assert notebook.env == {"WANDB_PROJECT": "vision", "TEAM": "cv"}
     assert notebook.state == "QUEUED"
+
+
+def test_the_form_offers_the_projects_storage_connections_all_ticked_and_keeps_the_choice(
+    team, editor, client
+):
+    for name in ("lake", "archive"):
+        storage_connection_create(project=team, name=name, kind="local", buckets=[f"{name}-bucket"])
+
+    form = client.get(NEW).content.decode()
+    client.post(NEW, {"name": "picky", "flavor": "cpu", "storage_connections": ["archive"]})
+    page = client.get(f"{LIST}picky/").content.decode()
+
+    assert 'value="lake" checked' in form and 'value="archive" checked' in form
+    assert [c.name for c in Notebook.objects.get(name="picky").storage_connections.all()] == ["archive"]
+    assert "storage archive ·" in page
 
 
 @pytest.mark.parametrize(
