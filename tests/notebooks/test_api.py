@@ -6,8 +6,8 @@ import pytest
 
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
-from notebooks_app.models import Notebook
 from mlplatform.storage.services import storage_connection_create
+from notebooks_app.models import Notebook
 from tests.factories import quota
 
 BASE = "/api/projects/team-a/notebooks/"

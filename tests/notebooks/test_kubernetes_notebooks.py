@@ -110,9 +110,11 @@ def test_only_the_chosen_storage_connections_reach_the_notebook_and_only_through
     secrets = ours(cluster, "Secret", chosen.workload.id.hex)
     assert len(secrets) == 1
     stored = json.dumps(secrets[0])
-    assert "archive-secret" in stored and "lake-secret" not in stored
+    assert "archive-secret" in stored
+    assert "lake-secret" not in stored
     statefulset = json.dumps(ours(cluster, "StatefulSet", chosen.workload.id.hex))
-    assert "archive-secret" not in statefulset and "AKIAARCHIVE" not in statefulset
+    assert "archive-secret" not in statefulset
+    assert "AKIAARCHIVE" not in statefulset
     assert '"secretKeyRef"' in statefulset
     assert ours(cluster, "Secret", bare.workload.id.hex) == []
     assert "AWS_" not in json.dumps(ours(cluster, "StatefulSet", bare.workload.id.hex))

@@ -132,7 +132,8 @@ def test_the_form_offers_the_projects_storage_connections_all_ticked_and_keeps_t
     client.post(NEW, {"name": "picky", "flavor": "cpu", "storage_connections": ["archive"]})
     page = client.get(f"{LIST}picky/").content.decode()
 
-    assert 'value="lake" checked' in form and 'value="archive" checked' in form
+    assert 'value="lake" checked' in form
+    assert 'value="archive" checked' in form
     assert [c.name for c in Notebook.objects.get(name="picky").storage_connections.all()] == ["archive"]
     assert "storage archive ·" in page
 
