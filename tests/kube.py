@@ -18,7 +18,9 @@ stale resourceVersion), delete and deletecollection (404 when missing; dependent
 ownerReferences go too, as the garbage collector would, unless `garbage_collector` is off), the
 status subresource, watch streams that resume from a resourceVersion and answer 410 Gone for
 versions older than the retained window (`watch_window`, `compact()`), discovery (`/api`,
-`/apis`, optional groups via `add_api_group`), and pod logs (plain text, `tailLines`, `follow`).
+`/apis`, optional groups via `add_api_group`), pod logs (plain text, `tailLines`, `follow`), and
+the services/proxy subresource to backends the test declares (`service_backend`), with the
+apiserver's authentication check, Location and HTML link rewriting and WebSocket upgrades.
 It counts requests per verb and path (`requests`), counts successful creates per object
 (`created`), injects faults reproducibly (`faults`), and lets a test play the kubelet and the
 Job, StatefulSet and Deployment controllers (`kubelet`).
@@ -27,10 +29,15 @@ Job, StatefulSet and Deployment controllers (`kubelet`).
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
+import functools
+import gzip
+import http.client
 import itertools
 import json
 import os
+import posixpath
 import random
 import re
 import select
@@ -38,12 +45,14 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
 import pytest
 
@@ -179,7 +188,8 @@ def _labels(obj: dict) -> dict:
 
 class RequestLog:
     """Every request the server received, per (verb, path); verbs as in Kubernetes RBAC:
-    get, list, watch, create, update, patch, delete, deletecollection."""
+    get, list, watch, create, update, patch, delete, deletecollection, and "proxy" for any
+    request to a service's proxy subresource."""
 
     def __init__(self):
         self._counts: collections.Counter = collections.Counter()
@@ -319,6 +329,7 @@ class KubeApiServer:
         self._compacted = 0  # the newest resourceVersion no longer in `_events`
         self._rv = 0
         self._logs: dict[tuple[str, str], list[str]] = {}
+        self._backends: dict[tuple[str, str, int], str] = {}  # (namespace, service, port) -> host:port
         self._cond = threading.Condition()
         self._closed = False
         for resource in BUILTIN_RESOURCES:
@@ -393,6 +404,13 @@ class KubeApiServer:
         with self._cond:
             self._logs.setdefault((namespace, pod), []).extend(text.splitlines())
             self._cond.notify_all()
+
+    def service_backend(self, namespace: str, service: str, port: int, address: str) -> None:
+        """Declare where the Service's `port` (a number from its spec.ports) really answers, as
+        "host:port": what its Endpoints and kube-proxy would give. The service proxy forwards there;
+        a port with no backend answers 503, as a Service without ready pods does."""
+        with self._cond:
+            self._backends[(namespace, service, int(port))] = address
 
     # --- direct access for tests and the kubelet (no HTTP, not counted, no faults)
 
@@ -566,6 +584,34 @@ class KubeApiServer:
         return _Target(
             resource, namespace, rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
         )
+
+    def service_address(self, namespace: str, name: str) -> str:
+        """The backend "host:port" for a proxy path's `svc`, `svc:port` or `scheme:svc:port`, resolved
+        as the apiserver does: a port number through the Service's spec.ports to that port's name, then
+        the name (none for an unnamed port) matched against the Endpoints' port names. Raises ApiError:
+        400 for a malformed name, 404 when the Service is missing (the apiserver reads the Service only
+        for a port number, the Endpoints otherwise, hence two messages), 503 when nothing answers."""
+        service, port = _service_and_port(name)
+        with self._cond:
+            obj = self._objects[("", "services")].get((namespace, service))
+            backends = {
+                p: at for (ns, svc, p), at in self._backends.items() if (ns, svc) == (namespace, service)
+            }
+        if obj is None:
+            what = "services" if port.isdigit() else "endpoints"
+            raise ApiError(404, "NotFound", f'{what} "{service}" not found')
+        ports = (obj.get("spec") or {}).get("ports") or []
+        if port.isdigit():
+            numbered = [spec for spec in ports if spec.get("port") == int(port)]
+            if not numbered:
+                raise _unavailable(f'no service port {port} found for service "{service}"')
+            port = numbered[0].get("name", "")
+        if not backends:
+            raise _unavailable(f'no endpoints available for service "{service}"')
+        for spec in ports:
+            if spec.get("name", "") == port and spec.get("port") in backends:
+                return backends[spec["port"]]
+        raise _unavailable(f'no endpoints available for service "{name}"')
 
     def discovery(self, path: str) -> dict:
         parts = [p for p in path.split("/") if p]
@@ -760,7 +806,313 @@ def _verb(method: str, target: _Target | None, query: dict) -> str:
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
-class _Handler(BaseHTTPRequestHandler):
+# --- the service proxy -------------------------------------------------------------------------
+
+_PROXY_PATH = re.compile(
+    r"^/api/v1/namespaces/(?P<namespace>[^/]+)/services/(?P<name>[^/]+)/proxy(?P<path>/.*)?$"
+)
+_HOP_BY_HOP = frozenset(
+    {"connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization"}
+    | {"te", "trailer", "transfer-encoding", "upgrade"}
+)
+_CORS = frozenset(f"access-control-allow-{name}" for name in ("credentials", "headers", "methods", "origin"))
+
+# transport.go's atomsToAttrs: the attributes of these tags that hold URLs the proxy rewrites.
+_URL_ATTRIBUTES = {
+    "a": {"href"},
+    "applet": {"codebase"},
+    "area": {"href"},
+    "audio": {"src"},
+    "base": {"href"},
+    "blockquote": {"cite"},
+    "body": {"background"},
+    "button": {"formaction"},
+    "command": {"icon"},
+    "del": {"cite"},
+    "embed": {"src"},
+    "form": {"action"},
+    "frame": {"longdesc", "src"},
+    "head": {"profile"},
+    "html": {"manifest"},
+    "iframe": {"longdesc", "src"},
+    "img": {"longdesc", "src", "usemap"},
+    "input": {"src", "usemap", "formaction"},
+    "ins": {"cite"},
+    "link": {"href"},
+    "object": {"classid", "codebase", "data", "usemap"},
+    "q": {"cite"},
+    "script": {"src"},
+    "source": {"src"},
+    "video": {"poster", "src"},
+}
+# Elements whose content Go's HTML tokenizer reads as text, not tags: nothing inside is rewritten.
+_RAW_TEXT = frozenset(
+    {"iframe", "noembed", "noframes", "noscript", "plaintext", "script", "style", "textarea", "title", "xmp"}
+)
+_QUOTED = r"\"[^\"]*\"|'[^']*'"
+_TAG = re.compile(rf"<!--.*?-->|<(?P<tag>[a-zA-Z][^\s/>]*)(?P<attributes>(?:[^>\"']|{_QUOTED})*)>", re.S)
+_ATTRIBUTE = re.compile(rf"(?P<before>[\s/](?P<name>[^\s/>=]+)\s*=\s*)(?P<value>{_QUOTED}|[^\s>\"']+)")
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+# Content-Encoding -> (decode, encode) of the HTML that transport.go rewrites; other encodings pass as
+# they are. Its "deflate" is Go's compress/flate: raw DEFLATE without the zlib header.
+_HTML_CODINGS: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
+    "": (lambda data: data, lambda data: data),
+    "gzip": (gzip.decompress, gzip.compress),
+    "deflate": (functools.partial(zlib.decompress, wbits=-zlib.MAX_WBITS), _raw_deflate),
+}
+
+
+def _unavailable(message: str) -> ApiError:
+    return ApiError(503, "ServiceUnavailable", message)
+
+
+def _service_and_port(name: str) -> tuple[str, str]:
+    """The service and port ("" when none) of `svc`, `svc:port` or `scheme:svc:port`; https is
+    served as http here. Raises ApiError (400) as the apiserver's SplitSchemeNamePort rejects."""
+    parts = name.split(":")
+    scheme, service, port = parts if len(parts) == 3 else ["", *parts, ""][:3]
+    if len(parts) > 3 or not service or scheme not in ("", "http", "https"):
+        raise ApiError(400, "BadRequest", f'invalid service request "{name}"')
+    return service, port
+
+
+def _is_upgrade(headers: Message) -> bool:
+    connection = ",".join(headers.get_all("Connection") or [])
+    return "upgrade" in connection.lower() and bool(headers.get("Upgrade"))
+
+
+def _connection_tokens(headers: Message) -> set[str]:
+    """Headers that a Connection header names: hop-by-hop too, so a proxy drops them."""
+    values = headers.get_all("Connection") or []
+    return {token.strip().lower() for value in values for token in value.split(",")}
+
+
+def _backend_headers(headers: Message, client_ip: str, *, upgrade: bool) -> list[tuple[str, str]]:
+    """The request's headers for the backend: never Authorization (the apiserver removes it once it
+    has authenticated), without hop-by-hop headers and Content-Length (the body goes whole, with a
+    length of its own) unless the connection is upgraded (then the request goes as it came), and the
+    client appended to X-Forwarded-For as Go's proxies do."""
+    dropped = {"authorization", "x-forwarded-for"}
+    if not upgrade:
+        dropped |= _HOP_BY_HOP | {"content-length"} | _connection_tokens(headers)
+    kept = [(key, value) for key, value in headers.items() if key.lower() not in dropped]
+    return [*kept, ("X-Forwarded-For", ", ".join([*(headers.get_all("X-Forwarded-For") or []), client_ip]))]
+
+
+def _under(prefix: str, path: str) -> str:
+    """`path` below `prefix`, cleaned as Go's path.Join does, keeping a trailing slash (transport.go)."""
+    joined = posixpath.normpath(f"{prefix}/{path}")
+    return joined + "/" if path.endswith("/") and not joined.endswith("/") else joined
+
+
+def _proxied_url(url: str, *, prefix: str, backend_host: str, request_host: str) -> str:
+    """transport.go's rewriteURL: an absolute path, or a URL on the backend's or the requested host,
+    goes under the proxy `prefix`; relative URLs and other hosts stay as they are."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if (parts.netloc and parts.netloc not in (backend_host, request_host)) or not parts.path.startswith("/"):
+        return url
+    # The apiserver's rewriting transport has no scheme or host of its own (a Go server request's URL
+    # carries neither), so a URL keeps them only when it names the host the client asked for.
+    scheme, netloc = (parts.scheme, parts.netloc) if parts.netloc == request_host else ("", "")
+    path = parts.path if parts.path.startswith(prefix) else _under(prefix, parts.path)
+    return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+
+
+def _rewrite_html(text: str, rewrite: Callable[[str], str]) -> str:
+    """The URL attributes of `_URL_ATTRIBUTES` rewritten, tag by tag, skipping comments and the
+    content of raw-text elements as Go's tokenizer does; everything else byte for byte."""
+    pieces, position = [], 0
+    while tag := _TAG.search(text, position):
+        pieces += [text[position : tag.start()], _rewrite_tag(tag, rewrite)]
+        position = tag.end()
+        name = (tag["tag"] or "").lower()
+        if name in _RAW_TEXT and not tag["attributes"].endswith("/"):
+            end = re.compile(rf"</{name}[\s/>]", re.I).search(text, position)
+            stop = end.start() if end else len(text)
+            pieces.append(text[position:stop])
+            position = stop
+    return "".join([*pieces, text[position:]])
+
+
+def _rewrite_tag(tag: re.Match, rewrite: Callable[[str], str]) -> str:
+    names = _URL_ATTRIBUTES.get((tag["tag"] or "").lower())
+    if not names:
+        return tag[0]
+
+    def attribute(match: re.Match) -> str:
+        if match["name"].lower() not in names:
+            return match[0]
+        value = match["value"]
+        quote = value[0] if value[0] in "\"'" else ""
+        return match["before"] + quote + rewrite(value[1:-1] if quote else value) + quote
+
+    return f"<{tag['tag']}{_ATTRIBUTE.sub(attribute, tag['attributes'])}>"
+
+
+def _splice(client_reader, client: socket.socket, backend_reader, backend: socket.socket) -> None:
+    """Copy bytes both ways until either side closes, then shut both (upgradeaware.go's two copies)."""
+
+    def pump(reader, writer: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while data := reader.read1(65536):
+                writer.sendall(data)
+        for end in (client, backend):  # wakes the other direction's read
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    upstream = threading.Thread(target=pump, args=(client_reader, backend), name="kube-proxy-up", daemon=True)
+    upstream.start()
+    pump(backend_reader, client)
+    upstream.join()
+
+
+class _ServiceProxy:
+    """The handler's half that serves /api/v1/namespaces/{ns}/services/{name}/proxy[/{path}], as the
+    apiserver's UpgradeAwareHandler and rewriting Transport do: authenticate, resolve the backend,
+    then pass upgrades through as raw bytes, redirect the bare root to `.../proxy/`, and forward
+    anything else with X-Forwarded-Uri, rewriting Location and HTML links on the way back. Not
+    subject to `faults`. Plain requests go to the backend on a connection of their own."""
+
+    def _proxy(self, api: KubeApiServer, method: str, url: SplitResult, query: dict, route: re.Match) -> None:
+        api.requests.record("proxy", url.path, query)
+        path = route["path"] or ""
+        prefix = url.path[: route.start("path")] if path else url.path  # up to and including /proxy
+        try:
+            body = self._request_body()
+            if not self.headers.get("Authorization"):
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            address = api.service_address(route["namespace"], route["name"])
+            if _is_upgrade(self.headers):
+                self._upgrade(address, path)
+            elif not path and method in ("GET", "HEAD"):
+                location = url.path + "/" + (f"?{url.query}" if url.query else "")
+                self._send(301, "Moved Permanently", [("Location", location), ("Content-Length", "0")])
+            else:
+                self._forward(method, address, prefix, path or "/", url.query, body)
+        except ApiError as error:
+            self._reply(error.code, "application/json", json.dumps(error.status()).encode())
+
+    def _request_body(self) -> bytes | None:
+        """The request's body, sent with Content-Length or chunked; None when it has none."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return b"".join(iter(self._request_chunk, b""))
+        if self.headers.get("Content-Length"):
+            return self.rfile.read(int(self.headers["Content-Length"]))
+        return None
+
+    def _request_chunk(self) -> bytes:
+        size = int(self.rfile.readline().split(b";")[0], 16)
+        data = self.rfile.read(size)
+        if size:
+            self.rfile.readline()  # the CRLF after the data
+        else:
+            while self.rfile.readline().strip():  # the last chunk's trailers, up to a blank line
+                pass
+        return data
+
+    def _forward(self, method: str, address: str, prefix: str, path: str, query: str, body) -> None:
+        host, port = address.rsplit(":", 1)
+        backend = http.client.HTTPConnection(host, int(port), timeout=WATCH_LIMIT_SECONDS)
+        headers = _backend_headers(self.headers, self.client_address[0], upgrade=False)
+        headers.append(("X-Forwarded-Uri", _under(prefix, path)))
+        if body is not None:
+            headers.append(("Content-Length", str(len(body))))
+        try:
+            target = path + (f"?{query}" if query else "")
+            backend.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for key, value in headers:
+                backend.putheader(key, value)
+            backend.endheaders(body)
+            response = backend.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            backend.close()
+            raise _unavailable(f"error trying to reach service: {error}") from error
+        rewrite = functools.partial(
+            _proxied_url, prefix=prefix, backend_host=address, request_host=self.headers.get("Host", "")
+        )
+        with contextlib.closing(backend):
+            self._pass_back(method, response, rewrite)
+
+    def _pass_back(self, method: str, response: http.client.HTTPResponse, rewrite) -> None:
+        """The backend's status, headers and body, less hop-by-hop and CORS headers (the apiserver
+        drops both), with a Location rewritten or else an HTML body's links (Content-Length fixed)."""
+        dropped = _HOP_BY_HOP | _CORS | _connection_tokens(response.msg)
+        headers = [(key, value) for key, value in response.getheaders() if key.lower() not in dropped]
+        content_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
+        coding = _HTML_CODINGS.get(response.getheader("Content-Encoding") or "")
+        if response.getheader("Location"):
+            headers = [(k, rewrite(v) if k.lower() == "location" else v) for k, v in headers]
+        elif content_type == "text/html" and coding and method != "HEAD":
+            decode, encode = coding
+            try:
+                html = _rewrite_html(decode(response.read()).decode("latin-1"), rewrite)
+            except (OSError, EOFError, zlib.error, http.client.HTTPException) as error:
+                raise ApiError(500, "InternalError", f"failed to rewrite URLs: {error}") from error
+            data = encode(html.encode("latin-1"))
+            headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
+            self._send(response.status, response.reason, [*headers, ("Content-Length", str(len(data)))], data)
+            return
+        self._stream_back(method, response, headers)
+
+    def _stream_back(self, method: str, response: http.client.HTTPResponse, headers: list) -> None:
+        """The body piece by piece as the backend sends it: with its length when it gave one,
+        otherwise chunked."""
+        bodiless = method == "HEAD" or response.status in (204, 304) or response.status < 200
+        chunked = not bodiless and response.length is None
+        framing = [("Transfer-Encoding", "chunked")] if chunked else []
+        self._send(response.status, response.reason, [*headers, *framing])
+        try:
+            while data := response.read1(65536):
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n" if chunked else data)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except (OSError, http.client.HTTPException):
+            self.close_connection = True  # either side gave up mid-body
+
+    def _upgrade(self, address: str, path: str) -> None:
+        """Send the request as it came (less Authorization) on a connection of its own and, once the
+        backend switches protocols, splice the two connections until either closes. As the apiserver
+        (kubernetes#77142), the query is not passed on and X-Forwarded-Uri is not added."""
+        host, port = address.rsplit(":", 1)
+        try:
+            backend = socket.create_connection((host, int(port)), timeout=WATCH_LIMIT_SECONDS)
+        except OSError as error:
+            raise ApiError(500, "InternalError", f"error dialing backend: {error}") from error
+        headers = _backend_headers(self.headers, self.client_address[0], upgrade=True)
+        head = f"{self.command} {path or '/'} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+        response = http.client.HTTPResponse(backend, method=self.command)
+        with contextlib.closing(backend), contextlib.closing(response):
+            backend.sendall(head.encode("latin-1") + b"\r\n")
+            response.begin()
+            if response.status != 101 and response.status < 400:
+                message = f"invalid upgrade response: status code {response.status}"
+                raise ApiError(500, "InternalError", message)
+            self.close_connection = True
+            if response.status != 101:  # a refusal goes back as it is, then the connection ends
+                self._pass_back(self.command, response, lambda url: url)
+                return
+            self._send(101, response.reason, response.getheaders())
+            _splice(self.rfile, self.connection, response.fp, backend)
+
+    def _send(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes = b"") -> None:
+        self.send_response_only(status, reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+
+class _Handler(_ServiceProxy, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
@@ -782,10 +1134,22 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._serve("DELETE")
 
+    def do_HEAD(self):
+        self._serve("HEAD")
+
+    def do_OPTIONS(self):
+        self._serve("OPTIONS")
+
     def _serve(self, method: str) -> None:
         api: KubeApiServer = self.server.api  # type: ignore[attr-defined]
         url = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        if route := _PROXY_PATH.match(url.path):
+            self._proxy(api, method, url, query, route)
+            return
+        if method in ("HEAD", "OPTIONS"):  # only the service proxy serves these
+            self.send_error(501, f"Unsupported method ({method!r})")
+            return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -835,7 +1199,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
         except OSError:
             self.close_connection = True
 
