@@ -19,10 +19,11 @@ from mlplatform.gcp.paging import page_size_from, paginate
 from mlplatform.gcp.proto import timestamp
 from mlplatform.gcp.views import GoogleApiView
 from mlplatform.gcp.views import operation_json as ml_operation_json
-from notebooks_app import selectors, workbench
+from notebooks_app import workbench
 from notebooks_app.models import Notebook
 
 OPERATION_METADATA = f"{workbench.API}.OperationMetadata"
+ALL_LOCATIONS = "-"  # instances.list's parent `projects/{p}/locations/-`
 
 
 class WorkbenchApi(GoogleApiView):
@@ -30,14 +31,28 @@ class WorkbenchApi(GoogleApiView):
         obj = self.project(project, needs=needs)
         return obj, gcp_selectors.location_get(location=location)
 
+    def notebook(self, project: str, location: str, instance: str, *, needs: Role = Role.VIEWER) -> Notebook:
+        obj, location = self.location(project, location, needs=needs)
+        return workbench.instance_get(project=obj, location=location, instance_id=instance)
+
     def console_url(self) -> str:
         return settings.CONSOLE_URL.rstrip("/") or self.request.build_absolute_uri("/").rstrip("/")
 
-    def instance(self, notebook: Notebook, location: str) -> dict:
-        return workbench.instance_json(notebook, location, self.console_url())
+    def instance(self, notebook: Notebook) -> dict:
+        return workbench.instance_json(notebook, self.console_url())
 
     def operation(self, operation: Operation) -> Response:
         return Response(operation_json(workbench.operation_refresh(operation, self.console_url())))
+
+    def act(self, project: str, location: str, instance: str, verb: str) -> Response:
+        notebook = self.notebook(project, location, instance, needs=Role.EDITOR)
+        return self.operation(workbench.instance_act(notebook=notebook, verb=verb, user=self.request.user))
+
+    def operation_row(
+        self, project: str, location: str, operation: str, *, needs: Role = Role.VIEWER
+    ) -> Operation:
+        obj, location = self.location(project, location, needs=needs)
+        return gcp_selectors.operation_get(project=obj, operation_id=operation, location=location)
 
 
 def operation_json(operation: Operation) -> dict:
@@ -74,22 +89,25 @@ def location_json(project: str, location: str) -> dict:
 
 class InstanceListApi(WorkbenchApi):
     def get(self, request: Request, project: str, location: str) -> Response:
-        obj, location = self.location(project, location)
+        """instances.list of one location, or of all of them for `locations/-`."""
+        if location == ALL_LOCATIONS:
+            obj, notebooks = self.project(project), Notebook.objects.all()
+        else:
+            obj, location = self.location(project, location)
+            notebooks = Notebook.objects.filter(location=location)
         params = request.query_params
         if params.get("orderBy"):
             raise ApplicationError("ordering is not supported; instances come newest first.", field="orderBy")
         if params.get("filter"):
             raise ApplicationError("filtering instances is not supported.", field="filter")
         page = paginate(
-            Notebook.objects.filter(project=obj).select_related(
-                "project", "owner", "image", "flavor", "workload"
-            ),
+            notebooks.filter(project=obj).select_related("project", "owner", "image", "flavor", "workload"),
             page_size=page_size_from(params.get("pageSize")),
             page_token=params.get("pageToken", ""),
             time_field="created_at",
             scope=f"instances/{obj.pk}/{location}",
         )
-        body: dict = {"instances": [self.instance(notebook, location) for notebook in page.items]}
+        body: dict = {"instances": [self.instance(notebook) for notebook in page.items]}
         if page.next_page_token:
             body["nextPageToken"] = page.next_page_token
         return Response(body)
@@ -108,33 +126,41 @@ class InstanceListApi(WorkbenchApi):
 
 class InstanceApi(WorkbenchApi):
     def get(self, request: Request, project: str, location: str, instance: str) -> Response:
-        obj, location = self.location(project, location)
-        return Response(self.instance(selectors.notebook_get(project=obj, name=instance), location))
+        return Response(self.instance(self.notebook(project, location, instance)))
+
+    def patch(self, request: Request, project: str, location: str, instance: str) -> Response:
+        notebook = self.notebook(project, location, instance, needs=Role.EDITOR)
+        operation = workbench.instance_patch(
+            notebook=notebook,
+            update_mask=request.query_params.get("updateMask"),
+            body=request.data,
+            console_url=self.console_url(),
+        )
+        return self.operation(operation)
 
     def delete(self, request: Request, project: str, location: str, instance: str) -> Response:
         return self.act(project, location, instance, "delete")
 
-    def act(self, project: str, location: str, instance: str, verb: str) -> Response:
-        obj, location = self.location(project, location, needs=Role.EDITOR)
-        notebook = selectors.notebook_get(project=obj, name=instance)
-        return self.operation(
-            workbench.instance_act(notebook=notebook, location=location, verb=verb, user=self.request.user)
-        )
 
+class InstanceVerbApi(WorkbenchApi):
+    """instances.start, stop and reset: `POST {name}:{verb}`."""
 
-class InstanceStartApi(InstanceApi):
+    verb = ""
+
     def post(self, request: Request, project: str, location: str, instance: str) -> Response:
-        return self.act(project, location, instance, "start")
+        return self.act(project, location, instance, self.verb)
 
 
-class InstanceStopApi(InstanceApi):
-    def post(self, request: Request, project: str, location: str, instance: str) -> Response:
-        return self.act(project, location, instance, "stop")
+class InstanceStartApi(InstanceVerbApi):
+    verb = "start"
 
 
-class InstanceResetApi(InstanceApi):
-    def post(self, request: Request, project: str, location: str, instance: str) -> Response:
-        return self.act(project, location, instance, "reset")
+class InstanceStopApi(InstanceVerbApi):
+    verb = "stop"
+
+
+class InstanceResetApi(InstanceVerbApi):
+    verb = "reset"
 
 
 class OperationListApi(WorkbenchApi):
@@ -154,15 +180,16 @@ class OperationListApi(WorkbenchApi):
 
 class OperationApi(WorkbenchApi):
     def get(self, request: Request, project: str, location: str, operation: str) -> Response:
-        obj, location = self.location(project, location)
-        return self.operation(
-            gcp_selectors.operation_get(project=obj, operation_id=operation, location=location)
-        )
+        return self.operation(self.operation_row(project, location, operation))
+
+    def delete(self, request: Request, project: str, location: str, operation: str) -> Response:
+        op = self.operation_row(project, location, operation, needs=Role.EDITOR)
+        gcp_services.operation_delete(operation=op)
+        return Response({})
 
 
 class OperationCancelApi(WorkbenchApi):
     def post(self, request: Request, project: str, location: str, operation: str) -> Response:
-        obj, location = self.location(project, location, needs=Role.EDITOR)
-        op = gcp_selectors.operation_get(project=obj, operation_id=operation, location=location)
-        gcp_services.operation_cancel(operation=op)
+        op = self.operation_row(project, location, operation, needs=Role.EDITOR)
+        workbench.operation_cancel(operation=op, user=request.user, console_url=self.console_url())
         return Response({})

@@ -6,8 +6,11 @@ accelerator config (type mapped to a flavor in admin, `coreCount` GPUs), a conta
 catalog (the default without one) and at most one data disk (the home volume). What would change
 behaviour and is not supported here is refused with a reason; other optional fields are ignored.
 
-Create, start, stop, reset and delete answer an Operation that is done when the notebook gets
-there (ACTIVE, STOPPED, gone) or fails; it is brought up to date whenever it is read.
+An instance lives in the location it was created in (the notebook's `location`) and is found
+only there. Create, start, stop, reset and delete answer an Operation that is done when the
+notebook gets there (ACTIVE, STOPPED, gone) or fails; it is brought up to date whenever it is read.
+Patch changes labels at any time and the shape of a stopped instance, and is done at once.
+Cancelling a pending create or start stops the notebook; other verbs cannot stop part-way.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from django.db import transaction
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp import services as operations
+from mlplatform.gcp.fieldmask import parse_update_mask
 from mlplatform.gcp.labels import labels_checked
 from mlplatform.gcp.models import Operation
 from mlplatform.gcp.proto import timestamp
 from mlplatform.quotas.models import AcceleratorType, MachineType
-from notebooks_app import services
+from notebooks_app import selectors, services
 from notebooks_app.models import Notebook, NotebookImage
 
 API = "type.googleapis.com/google.cloud.notebooks.v2"
@@ -44,6 +48,9 @@ INSTANCE_FIELDS = {"gceSetup", "labels", "instanceOwners", "disableProxyAccess",
 INSTANCE_FIELDS |= {"enableThirdPartyIdentity", "enableManagedEuc"}
 OUTPUT_ONLY = {"name", "id", "proxyUri", "state", "creator", "createTime", "updateTime", "healthState"}
 OUTPUT_ONLY |= {"healthInfo", "upgradeHistory", "satisfiesPzs", "satisfiesPzi", "thirdPartyProxyUrl"}
+PATCHABLE = {"labels", "gceSetup.machineType", "gceSetup.acceleratorConfigs", "gceSetup.containerImage"}
+CPU_FLAVOR = "cpu"  # the catalog's flavor without GPUs, notebook_create's default
+CANCELLABLE = {"create", "start"}  # stopping the notebook undoes them; the others cannot stop part-way
 UNSUPPORTED_TRUE = {
     "disableProxyAccess": "notebooks are reached only through the console's proxy",
     "enableDeletionProtection": "deletion protection is not supported; deleting needs a confirmation",
@@ -52,11 +59,19 @@ UNSUPPORTED_TRUE = {
 }
 
 
-def instance_name(notebook: Notebook, location: str) -> str:
-    return f"projects/{notebook.project.slug}/locations/{location}/instances/{notebook.name}"
+def instance_name(notebook: Notebook) -> str:
+    return f"projects/{notebook.project.slug}/locations/{notebook.location}/instances/{notebook.name}"
 
 
-def instance_json(notebook: Notebook, location: str, console_url: str) -> dict:
+def instance_get(*, project: Project, location: str, instance_id: str) -> Notebook:
+    """The instance `instance_id` of `location`. Raises NOT_FOUND, also for one of another location."""
+    notebook = selectors.notebook_get(project=project, name=instance_id)
+    if notebook.location != location:
+        raise ApplicationError(f"Notebook '{instance_id}' was not found.", code=ErrorCode.NOT_FOUND)
+    return notebook
+
+
+def instance_json(notebook: Notebook, console_url: str) -> dict:
     state = notebook.state
     repository, tag = _split_image(notebook.image.image)
     setup: dict = {
@@ -68,7 +83,7 @@ def instance_json(notebook: Notebook, location: str, console_url: str) -> dict:
     if notebook.gpus and accelerator is not None:
         setup["acceleratorConfigs"] = [{"type": accelerator.name, "coreCount": str(notebook.gpus)}]
     body = {
-        "name": instance_name(notebook, location),
+        "name": instance_name(notebook),
         "id": str(notebook.pk),
         "proxyUri": f"{console_url}{notebook.proxy_path}",
         "state": STATES[state],
@@ -104,13 +119,15 @@ def instance_create(*, project: Project, location: str, instance_id: str, body: 
             raise ApplicationError(reason, field=field)
     shape = _shape(body.get("gceSetup") or {})
     with transaction.atomic():
-        notebook = services.notebook_create(project=project, owner=user, name=instance_id, **shape)
+        notebook = services.notebook_create(
+            project=project, owner=user, name=instance_id, location=location, **shape
+        )
         notebook.labels = labels_checked(body.get("labels") or {})
         notebook.save(update_fields=["labels"])
-        return _operation(notebook, location, "create")
+        return _operation(notebook, "create")
 
 
-def instance_act(*, notebook: Notebook, location: str, verb: str, user) -> Operation:
+def instance_act(*, notebook: Notebook, verb: str, user) -> Operation:
     """instances.start, stop, reset and delete (which deletes the home volume: Google's delete
     removes the instance's disks too)."""
     act = {
@@ -121,15 +138,59 @@ def instance_act(*, notebook: Notebook, location: str, verb: str, user) -> Opera
     }[verb]
     with transaction.atomic():
         previous = notebook.workload_id
-        return _operation(act(), location, verb, previous_workload=previous)
+        return _operation(act(), verb, previous_workload=previous)
 
 
-def _operation(notebook: Notebook, location: str, verb: str, previous_workload=None) -> Operation:
+def instance_patch(*, notebook: Notebook, update_mask: str | None, body: dict, console_url: str) -> Operation:
+    """instances.patch: the `updateMask` paths of PATCHABLE (in camelCase or snake_case), from `body`;
+    labels at any time, the shape (gceSetup) only while the instance is stopped (FAILED_PRECONDITION
+    otherwise). A path outside PATCHABLE, or none, is INVALID_ARGUMENT. Done at once."""
+    if not isinstance(body, dict):
+        raise ApplicationError("The request body must be an Instance object.", field="instance")
+    paths = parse_update_mask(",".join(map(_camel_case, (update_mask or "").split(","))), allowed=PATCHABLE)
+    setup = body.get("gceSetup") or {}
+    if not isinstance(setup, dict):
+        raise ApplicationError("must be an object.", field="gceSetup")
+    fields = {path.removeprefix("gceSetup.") for path in paths if path.startswith("gceSetup.")}
+    shape = _patched_shape(notebook, {field: setup.get(field) for field in fields})
+    labels = labels_checked(body.get("labels") or {}) if "labels" in paths else None
+    if shape and not notebook.is_stopped:
+        changed = ", ".join(sorted(f"gceSetup.{field}" for field in fields))
+        state = STATES[notebook.state]
+        raise ApplicationError(
+            f"Instance '{notebook.name}' is {state}: stop the instance first to change {changed}.",
+            code=ErrorCode.FAILED_PRECONDITION,
+        )
+    with transaction.atomic():
+        if shape:
+            notebook = services.notebook_update(notebook=notebook, **shape)
+        if labels is not None:
+            notebook.labels = labels
+            notebook.save(update_fields=["labels", "updated_at"])
+        return _succeeded(_operation(notebook, "update"), notebook, console_url)
+
+
+def operation_cancel(*, operation: Operation, user, console_url: str) -> Operation:
+    """operations.cancel, best effort as Google's: a pending create or start stops the notebook and
+    ends CANCELLED; other pending verbs only note the request and end as they would have; a done
+    operation stays as it is."""
+    operation = operation_refresh(operation, console_url)  # it may have got there meanwhile
+    if operation.done:
+        return operation
+    with transaction.atomic():
+        notebook = _target(operation)
+        stoppable = operation.operation_type in CANCELLABLE and notebook is not None
+        if stoppable:
+            services.notebook_stop(notebook=notebook, by=user)
+        return operations.operation_cancel(operation=operation, stopped=stoppable)
+
+
+def _operation(notebook: Notebook, verb: str, previous_workload=None) -> Operation:
     return operations.operation_create(
         project=notebook.project,
         operation_type=verb,
-        target=instance_name(notebook, location),
-        location=location,
+        target=instance_name(notebook),
+        location=notebook.location,
         metadata={"previousWorkload": str(previous_workload) if previous_workload else None},
     )
 
@@ -139,11 +200,7 @@ def operation_refresh(operation: Operation, console_url: str) -> Operation:
     if operation.done or "/instances/" not in operation.target:
         return operation
     name = operation.target.rsplit("/", 1)[1]
-    notebook = (
-        Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
-        .filter(project=operation.project, name=name)
-        .first()
-    )
+    notebook = _target(operation)
     verb = operation.operation_type
     if notebook is None:
         if verb == "delete":
@@ -163,9 +220,17 @@ def operation_refresh(operation: Operation, console_url: str) -> Operation:
     return operation
 
 
+def _target(operation: Operation) -> Notebook | None:
+    """The notebook an instance operation works on, if it still exists."""
+    return (
+        Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
+        .filter(project=operation.project, name=operation.target.rsplit("/", 1)[1])
+        .first()
+    )
+
+
 def _succeeded(operation: Operation, notebook: Notebook, console_url: str) -> Operation:
-    location = operation.location
-    response = {"@type": f"{API}.Instance", **instance_json(notebook, location, console_url)}
+    response = {"@type": f"{API}.Instance", **instance_json(notebook, console_url)}
     return operations.operation_finish(operation_id=operation.pk, response=response)
 
 
@@ -210,6 +275,26 @@ def _shape(setup: dict) -> dict:
     if disks and disks[0].get("diskSizeGb") not in (None, ""):
         shape["home_size_gib"] = _int(disks[0]["diskSizeGb"], "gceSetup.dataDisks[0].diskSizeGb")
     return shape
+
+
+def _patched_shape(notebook: Notebook, setup: dict) -> dict:
+    """notebook_update's arguments from the masked fields of `gceSetup`: Google's field mask sets
+    each masked field to what the body holds, so no accelerators means none; what is not masked
+    stays, the machine type included when only the accelerators change."""
+    for field in ("machineType", "containerImage"):
+        if field in setup and not setup[field]:
+            raise ApplicationError("is in updateMask but not in the body.", field=f"gceSetup.{field}")
+    shape = _shape(setup)
+    if "acceleratorConfigs" in setup and "flavor" not in shape:
+        shape |= {"flavor": CPU_FLAVOR, "gpus": 0}
+    if "machineType" not in setup and "flavor" in shape:
+        shape |= {"cpu": notebook.cpu, "memory_gib": notebook.memory_gib}
+    return shape
+
+
+def _camel_case(path: str) -> str:
+    """A field path as proto3 JSON names it (Google accepts `gce_setup.machine_type` too)."""
+    return re.sub(r"_([a-z0-9])", lambda match: match[1].upper(), path.strip())
 
 
 def _machine(name: str) -> dict:

@@ -44,8 +44,10 @@ def operation_finish(
     return operation
 
 
-def operation_cancel(*, operation: Operation) -> Operation:
-    """Cancel an operation that is still running; it ends with the CANCELLED error."""
+def operation_cancel(*, operation: Operation, stopped: bool = True) -> Operation:
+    """Cancel an operation that is still running. When its work was `stopped` it ends with the
+    CANCELLED error; else the request is only noted and it ends as it would have (Google's cancel
+    is best effort). Fails when it is already done."""
     with transaction.atomic():
         operation = Operation.objects.select_for_update().get(pk=operation.pk)
         if operation.done:
@@ -53,11 +55,17 @@ def operation_cancel(*, operation: Operation) -> Operation:
                 f"Operation {operation.id} is already done.", code=ErrorCode.FAILED_PRECONDITION
             )
         operation.cancel_requested = True
-        operation.done = True
-        operation.error = CANCELLED
-        operation.end_time = timezone.now()
+        if stopped:
+            operation.done = True
+            operation.error = CANCELLED
+            operation.end_time = timezone.now()
         operation.save()
     return operation
+
+
+def operation_delete(*, operation: Operation) -> None:
+    """Forget an operation: its caller no longer wants the result. Its work goes on."""
+    Operation.objects.filter(pk=operation.pk).delete()
 
 
 def operations_purge(*, older_than_days: int = 30) -> int:

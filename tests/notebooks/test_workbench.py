@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -29,6 +30,13 @@ def refused(call) -> str:
         call.execute()
     assert caught.value.resp.status == 400, caught.value
     return str(caught.value)
+
+
+def failure(call) -> tuple[int, dict]:
+    """The HTTP status and Google error body a refused call answers."""
+    with pytest.raises(HttpError) as caught:
+        call.execute()
+    return caught.value.resp.status, json.loads(caught.value.content)["error"]
 
 
 def test_an_instance_takes_its_shape_from_gce_setup_and_unsupported_settings_are_refused(
@@ -138,3 +146,139 @@ def test_googleapiclient_creates_stops_starts_resets_and_deletes_an_instance(
         instances.get(name=name).execute()
     assert gone.value.resp.status == 404
     assert not (notebook_compute.root / "volumes" / "team-a" / "lab").exists()
+
+
+def test_an_instance_lives_in_the_location_it_was_created_in(workbench, settings):
+    settings.PLATFORM_LOCATIONS = ["local", "zone-b"]
+    zone_b = "projects/team-a/locations/zone-b"
+    instances = workbench.instances()
+    instances.create(parent=PARENT, instanceId="lab", body={}).execute()
+
+    remote = instances.create(parent=zone_b, instanceId="remote", body={}).execute()
+
+    assert remote["name"].startswith(f"{zone_b}/operations/")
+    assert instances.get(name=f"{zone_b}/instances/remote").execute()["name"] == f"{zone_b}/instances/remote"
+    assert Notebook.objects.get(name="remote").location == "zone-b"
+    names = lambda parent: [i["name"] for i in instances.list(parent=parent).execute().get("instances", [])]  # noqa: E731
+    assert names(PARENT) == [f"{PARENT}/instances/lab"]
+    assert names(zone_b) == [f"{zone_b}/instances/remote"]
+    assert names("projects/team-a/locations/-") == [f"{zone_b}/instances/remote", f"{PARENT}/instances/lab"]
+    elsewhere = f"{zone_b}/instances/lab"
+    for call in (
+        instances.get(name=elsewhere),
+        instances.stop(name=elsewhere, body={}),
+        instances.delete(name=elsewhere),
+        instances.patch(name=elsewhere, updateMask="labels", body={"labels": {"a": "b"}}),
+    ):
+        assert failure(call) == (
+            404,
+            {"code": 404, "message": "Notebook 'lab' was not found.", "status": "NOT_FOUND"},
+        )
+    assert Notebook.objects.get(name="lab").state == "QUEUED"  # nothing happened to it
+    local_operations = workbench.operations().list(name=PARENT).execute()["operations"]
+    assert remote["name"] not in [op["name"] for op in local_operations]
+    status, error = failure(
+        workbench.operations().get(name=f"{PARENT}/operations/{remote['name'].rsplit('/', 1)[1]}")
+    )
+    assert (status, error["status"]) == (404, "NOT_FOUND")
+    status, error = failure(instances.list(parent="projects/team-a/locations/mars"))
+    assert (status, error["status"]) == (404, "NOT_FOUND")
+    assert "mars" in error["message"]
+
+
+def test_patch_changes_labels_at_any_time_and_the_shape_of_a_stopped_instance(
+    workbench, google_api, api, member, outsider
+):
+    name = f"{PARENT}/instances/lab"
+    instances = workbench.instances()
+    instances.create(parent=PARENT, instanceId="lab", body={"labels": {"team": "vision"}}).execute()
+
+    patched = instances.patch(name=name, updateMask="labels", body={"labels": {"team": "nlp"}}).execute()
+
+    assert (patched["done"], patched["metadata"]["verb"]) == (True, "update")
+    assert patched["response"]["labels"] == {"team": "nlp"}
+    assert instances.get(name=name).execute()["labels"] == {"team": "nlp"}
+    gpu_shape = {
+        "gceSetup": {
+            "machineType": "n1-standard-8",
+            "acceleratorConfigs": [{"type": "NVIDIA_TESLA_T4", "coreCount": "2"}],
+        }
+    }
+    status, error = failure(instances.patch(name=name, updateMask="gceSetup.machineType", body=gpu_shape))
+    assert (status, error["status"]) == (400, "FAILED_PRECONDITION")
+    assert "is PROVISIONING: stop the instance first to change gceSetup.machineType" in error["message"]
+    status, error = failure(instances.patch(name=name, updateMask="labels,gceSetup.bootDisk", body={}))
+    assert (status, error["status"]) == (400, "INVALID_ARGUMENT")
+    assert "'gceSetup.bootDisk' cannot be updated" in error["message"]
+    assert "updateMask" in refused(instances.patch(name=name, body={"labels": {}}))
+    assert "keys start with a lowercase letter" in refused(
+        instances.patch(name=name, updateMask="labels", body={"labels": {"Bad": "x"}})
+    )
+
+    assert done(workbench, instances.stop(name=name, body={}).execute())["response"]["state"] == "STOPPED"
+    reshaped = instances.patch(
+        name=name, updateMask="gce_setup.machine_type,gceSetup.acceleratorConfigs", body=gpu_shape
+    ).execute()
+
+    setup = reshaped["response"]["gceSetup"]
+    assert setup["machineType"] == "custom-8-30720"
+    assert setup["acceleratorConfigs"] == [{"type": "NVIDIA_TESLA_T4", "coreCount": "2"}]
+    native = api(member(Role.VIEWER)).get("/api/projects/team-a/notebooks/lab/").json()
+    assert (native["flavor"], native["gpus"], native["cpu"], native["memory_gib"]) == (
+        "nvidia-tesla-t4",
+        2,
+        "8.000",
+        "30.000",
+    )
+    assert native["state"] == "STOPPED"  # a patch does not start it
+    unplugged = instances.patch(name=name, updateMask="gceSetup.acceleratorConfigs", body={}).execute()
+    assert "acceleratorConfigs" not in unplugged["response"]["gceSetup"]
+    assert unplugged["response"]["gceSetup"]["machineType"] == "custom-8-30720"  # what is not masked stays
+    assert Notebook.objects.get(name="lab").flavor.name == "cpu"
+    assert "not in the notebook image catalog" in refused(
+        instances.patch(
+            name=name,
+            updateMask="gceSetup.containerImage",
+            body={"gceSetup": {"containerImage": {"repository": "evil/miner"}}},
+        )
+    )
+
+    viewer = google_api(member(Role.VIEWER), "notebooks", "v2").projects().locations().instances()
+    assert failure(viewer.patch(name=name, updateMask="labels", body={}))[0] == 403
+    stranger = google_api(outsider, "notebooks", "v2").projects().locations().instances()
+    assert failure(stranger.patch(name=name, updateMask="labels", body={}))[0] == 404
+    assert Notebook.objects.get(name="lab").labels == {"team": "nlp"}
+
+
+def test_operations_can_be_cancelled_while_pending_and_deleted(workbench, google_api, member, outsider):
+    operations = workbench.operations()
+    created = workbench.instances().create(parent=PARENT, instanceId="lab", body={}).execute()
+    assert not created["done"]  # no worker here: it waits in the queue
+
+    assert operations.cancel(name=created["name"], body={}).execute() == {}
+
+    cancelled = operations.get(name=created["name"]).execute()
+    assert (cancelled["done"], cancelled["metadata"]["requestedCancellation"]) == (True, True)
+    assert cancelled["error"]["code"] == 1  # google.rpc.Code.CANCELLED
+    assert workbench.instances().get(name=f"{PARENT}/instances/lab").execute()["state"] == "STOPPED"
+    assert operations.cancel(name=created["name"], body={}).execute() == {}  # done: nothing to cancel
+    assert operations.get(name=created["name"]).execute() == cancelled
+
+    started = workbench.instances().start(name=f"{PARENT}/instances/lab", body={}).execute()
+    reset = workbench.instances().reset(name=f"{PARENT}/instances/lab", body={}).execute()
+    operations.cancel(name=reset["name"], body={}).execute()
+    noted = operations.get(name=reset["name"]).execute()
+    # a reset cannot stop half-way: the request is noted, and it ends as it would have
+    assert (noted["done"], noted["metadata"]["requestedCancellation"]) == (False, True)
+
+    viewer = google_api(member(Role.VIEWER), "notebooks", "v2").projects().locations().operations()
+    assert failure(viewer.delete(name=started["name"]))[0] == 403
+    assert failure(viewer.cancel(name=started["name"], body={}))[0] == 403
+    stranger = google_api(outsider, "notebooks", "v2").projects().locations().operations()
+    assert failure(stranger.delete(name=started["name"]))[0] == 404
+    assert operations.delete(name=started["name"]).execute() == {}
+    status, error = failure(operations.get(name=started["name"]))
+    assert (status, error["status"]) == (404, "NOT_FOUND")
+    assert started["name"] not in [op["name"] for op in operations.list(name=PARENT).execute()["operations"]]
+    assert failure(operations.delete(name=started["name"]))[0] == 404
+    assert Notebook.objects.get(name="lab").desired_state == "RUNNING"  # deleting it forgot the result only
