@@ -185,7 +185,7 @@ class Client:
         from notebooks_app.models import Notebook
 
         notebook = Notebook.objects.select_related("workload__project").get(name=name)
-        return backend.endpoint(notebook.workload.ref, "notebook", 8888), notebook.secret
+        return backend.endpoint(notebook.workload.ref, "notebook", 8888).url, notebook.secret
 
 
 # --- overhead --------------------------------------------------------------------------------------

@@ -249,5 +249,9 @@ LOGGING = {
 COMPUTE_BACKEND = env("COMPUTE_BACKEND", default="")
 # The local backend's GPUs: empty detects them with nvidia-smi; a count ("0": none) or indexes ("0,2").
 LOCAL_GPUS = env("LOCAL_GPUS", default="")
+# How the console reaches workloads' Services (a notebook's Jupyter) on Kubernetes: "cluster-dns"
+# from inside the cluster, "api-server" through the API server's service proxy from outside it;
+# "auto" picks by where the console runs.
+KUBERNETES_SERVICE_ACCESS = env("KUBERNETES_SERVICE_ACCESS", default="auto")
 # How often the periodic admission and status passes run, in seconds.
 COMPUTE_SYNC_SECONDS = env.int("COMPUTE_SYNC_SECONDS", default=5)

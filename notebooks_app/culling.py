@@ -87,15 +87,18 @@ def cull_pass(now: datetime | None = None) -> CullResult:
 def jupyter_last_activity(notebook: Notebook, *, now: datetime) -> datetime | None:
     """The latest of Jupyter's own activity, its kernels' and its terminals' (a busy kernel is
     active `now`); None when Jupyter cannot be asked."""
-    from notebooks_app.selectors import notebook_upstream
+    from notebooks_app.selectors import jupyter_headers, notebook_upstream
 
     try:
         upstream = notebook_upstream(notebook)
         if upstream is None:
             return None
-        api = f"{upstream}{notebook.proxy_path}api/"
+        api = f"{upstream.url}{notebook.proxy_path}api/"
         with requests.Session() as http:
-            http.headers["Authorization"] = f"token {notebook.secret}"
+            http.headers.update(jupyter_headers(upstream, notebook.secret))
+            verify, ca_file, cert_file, key_file = upstream.tls
+            http.verify = ca_file or verify
+            http.cert = (cert_file, key_file) if cert_file else None
             status = http.get(f"{api}status", timeout=TIMEOUT)
             status.raise_for_status()
             kernels = http.get(f"{api}kernels", params=NOT_TRACKED, timeout=TIMEOUT)

@@ -20,11 +20,15 @@ from jupyter_server.auth.identity import IdentityProvider, User  # noqa: E402
 from traitlets import default  # noqa: E402
 
 TOKEN_SHA256_ENV = "MLPLATFORM_NOTEBOOK_TOKEN_SHA256"
+# Where the proxy puts the token when `Authorization` is taken: the Kubernetes API server's service
+# proxy authenticates the console with that header and removes it (specs.TOKEN_HEADER).
+TOKEN_HEADER = "X-MLPlatform-Notebook-Token"
 
 
 class ProxyTokenIdentityProvider(IdentityProvider):
-    """Accepts a request only with the proxy's token (`Authorization: token ...`), checked against
-    its digest; no login page, no login cookie: the proxy authenticates every request."""
+    """Accepts a request only with the proxy's token (`Authorization: token ...` or TOKEN_HEADER),
+    checked against its digest; no login page, no login cookie: the proxy authenticates every
+    request."""
 
     @default("token")
     def _token_default(self):
@@ -37,6 +41,9 @@ class ProxyTokenIdentityProvider(IdentityProvider):
     @property
     def logout_available(self):
         return False
+
+    def get_token(self, handler):
+        return handler.request.headers.get(TOKEN_HEADER) or super().get_token(handler)
 
     async def get_user_token(self, handler):
         presented = (self.get_token(handler) or "").encode()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import json
+import ssl
 import time
 import weakref
+import zlib
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -28,6 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 
+from mlplatform.compute.backends.base import Endpoint
 from notebooks_app.selectors import Route
 
 PREFIX = "/notebooks/"
@@ -119,20 +123,24 @@ class NotebookProxy:
         if route.upstream is None:
             return await _unavailable(send, route, headers)
         body = await _request_body(receive, headers)
+        upstream = route.upstream
         started = False
         try:
             async with self._client().request(
                 scope["method"],
-                route.upstream + _target(scope),
-                headers=_toward_jupyter(scope, route.secret),
+                upstream.url + _target(scope),
+                headers=_toward_jupyter(scope, route.headers),
                 data=body,
                 allow_redirects=False,
+                ssl=_tls(upstream.tls),
             ) as response:
+                if upstream.link_prefix and _is_html(response.headers):
+                    return await _send_html(send, response, upstream)
                 await send(
                     {
                         "type": "http.response.start",
                         "status": response.status,
-                        "headers": _toward_caller(response.raw_headers, route.upstream),
+                        "headers": _toward_caller(response.raw_headers, upstream),
                     }
                 )
                 started = True
@@ -170,12 +178,13 @@ class NotebookProxy:
             return await _deny(scope, send, 503)
         try:
             upstream = await self._client().ws_connect(
-                "ws" + route.upstream.removeprefix("http") + _target(scope),
+                "ws" + route.upstream.url.removeprefix("http") + _target(scope),
                 headers=[
                     (k, v)
-                    for k, v in _toward_jupyter(scope, route.secret)
+                    for k, v in _toward_jupyter(scope, route.headers)
                     if k.lower() not in WEBSOCKET_HANDSHAKE
                 ],
+                ssl=_tls(route.upstream.tls),
                 protocols=scope.get("subprotocols") or (),
                 max_msg_size=0,  # Jupyter decides; the proxy passes messages as they are
                 autoping=True,
@@ -296,26 +305,76 @@ def _target(scope) -> str:
     return f"{target}?{query}" if query else target
 
 
-def _toward_jupyter(scope, secret: str) -> list[tuple[str, str]]:
+def _toward_jupyter(scope, route_headers: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The caller's headers less its credentials, plus the route's (the token, the cluster's)."""
     headers = [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in scope["headers"]
         if name.decode("latin-1").lower() not in NOT_TOWARD_JUPYTER
     ]
-    headers.append(("Authorization", f"token {secret}"))
+    headers.extend(route_headers)
     return headers
 
 
-def _toward_caller(raw_headers, upstream: str) -> list[tuple[bytes, bytes]]:
+def _toward_caller(raw_headers, upstream: Endpoint) -> list[tuple[bytes, bytes]]:
     headers = []
     for name, value in raw_headers:
         lower = name.lower()
         if lower.decode("latin-1") in NOT_TOWARD_CALLER:
             continue
-        if lower == b"location" and value.startswith(upstream.encode()):
-            value = value[len(upstream) :] or b"/"  # Jupyter's own address means the proxy's
+        if lower == b"location":
+            value = _unprefixed_location(value, upstream)
         headers.append((lower, value))
     return headers
+
+
+def _unprefixed_location(value: bytes, upstream: Endpoint) -> bytes:
+    """A redirect to Jupyter's own address, or through the API server's proxy, means the proxy's."""
+    base, prefix = upstream.url.encode(), upstream.link_prefix.encode()
+    if value.startswith(base):
+        value = value[len(base) :] or b"/"
+    if prefix and value.startswith(prefix + b"/"):
+        value = value[len(prefix) :]
+    return value
+
+
+# --- through the Kubernetes API server's service proxy -----------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _tls(tls: tuple[bool, str | None, str | None, str | None]) -> ssl.SSLContext | bool:
+    """aiohttp's `ssl` argument for an endpoint's (verify, CA, certificate, key), built once."""
+    verify, ca_file, cert_file, key_file = tls
+    if not verify:
+        return False
+    if ca_file is None and cert_file is None:
+        return True
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def _is_html(headers) -> bool:
+    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/html"
+
+
+async def _send_html(send, response: aiohttp.ClientResponse, upstream: Endpoint) -> None:
+    """A page as Jupyter wrote it: the API server's proxy put its own path before every absolute
+    link (and compressed the page again); the caller reaches Jupyter under the console's paths."""
+    body = await response.read()
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        body = zlib.decompress(body, wbits=47 if encoding == "gzip" else 15)  # 47: gzip or zlib header
+    elif encoding not in ("", "identity"):
+        raise aiohttp.ClientPayloadError(f"a page encoded as {encoding!r} cannot have its links restored")
+    body = body.replace(upstream.link_prefix.encode() + b"/", b"/")
+    headers = [
+        (name, value)
+        for name, value in _toward_caller(response.raw_headers, upstream)
+        if name not in (b"content-encoding", b"content-length", b"cache-control")  # pages are never cached
+    ]
+    await _respond(send, response.status, body, headers)
 
 
 async def _request_body(receive, headers: dict[str, str]) -> bytes | AsyncIterator[bytes] | None:
@@ -384,8 +443,16 @@ def _closing(code: int | None) -> int:
 # --- answers of the proxy's own -------------------------------------------------------------------
 
 
-async def _respond(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
+async def _respond(
+    send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    cache_control: bytes | None = b"no-store",
+) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    if cache_control:
+        headers.append((b"cache-control", cache_control))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

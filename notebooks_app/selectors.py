@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from mlplatform.compute.backends.base import Endpoint
 from mlplatform.compute.selectors import with_queue_positions
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
 from notebooks_app.models import Notebook, NotebookImage
+from notebooks_app.specs import PORT, ROLE, TOKEN_HEADER
 
 
 def notebooks_list(*, project: Project) -> list[Notebook]:
@@ -48,23 +50,29 @@ def _with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:
 
 @dataclass(frozen=True)
 class Route:
-    """Where the proxy sends a user's requests for one notebook: `upstream` (a base URL) and the
-    token Jupyter wants, when the notebook is ACTIVE; else its state and why."""
+    """Where the proxy sends a user's requests for one notebook, when it is ACTIVE: `upstream`,
+    and the `headers` every request to its Jupyter carries (the token); else its state and why."""
 
     state: str
     reason: str = ""
     queue_position: int | None = None
-    upstream: str | None = None
-    secret: str = ""
+    upstream: Endpoint | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def notebook_upstream(notebook: Notebook) -> str | None:
-    """The base URL the console reaches the notebook's Jupyter at, or None while it has none."""
+def notebook_upstream(notebook: Notebook) -> Endpoint | None:
+    """Where the console reaches the notebook's Jupyter, or None while it has no address."""
     from mlplatform.compute.backends import get_backend
-    from notebooks_app.specs import PORT, ROLE
 
     workload = notebook.workload
     return get_backend(workload.backend or None).endpoint(workload.ref, ROLE, PORT)
+
+
+def jupyter_headers(upstream: Endpoint, secret: str) -> tuple[tuple[str, str], ...]:
+    """What every request to a notebook's Jupyter carries: the endpoint's own credentials and the
+    notebook's token, in `Authorization` unless the API server's service proxy takes that header."""
+    token = (TOKEN_HEADER, secret) if upstream.via_api_server else ("Authorization", f"token {secret}")
+    return (*upstream.headers, token)
 
 
 def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route | None:
@@ -86,4 +94,4 @@ def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route 
     upstream = notebook_upstream(notebook)
     if upstream is None:
         return Route(state=Notebook.State.STARTING, reason="its server has no address yet")
-    return Route(state=state, upstream=upstream, secret=notebook.secret)
+    return Route(state=state, upstream=upstream, headers=jupyter_headers(upstream, notebook.secret))

@@ -19,6 +19,7 @@ PORT = 8888  # the container's port; the local backend maps it to a free loopbac
 HOME = "/home/jovyan"  # the Jupyter Docker Stacks' home; the local backend maps it to a host folder
 LAUNCHER_SOURCE = (Path(__file__).parent / "jupyter_launch.py").read_text()
 RESERVED_ENV_PREFIXES = ("MLPLATFORM_", "JUPYTER_")
+TOKEN_HEADER = "X-MLPlatform-Notebook-Token"  # the token where `Authorization` is taken (jupyter_launch.py)
 
 
 def base_path(project: str, name: str) -> str:

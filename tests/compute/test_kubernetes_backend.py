@@ -189,7 +189,7 @@ def test_a_service_gets_a_deployment_a_service_and_an_autoscaler(backend, kube):
         "Deployment": [deployment],
         "HorizontalPodAutoscaler": [deployment],
     }
-    assert backend.endpoint(ref, "server", 8080) == f"http://{ref.key}.{NS}.svc:8080"
+    assert backend.endpoint(ref, "server", 8080).url == f"http://{ref.key}.{NS}.svc:8080"
 
 
 def test_collect_garbage_removes_the_workloads_not_kept(backend, kube):

@@ -351,7 +351,7 @@ def test_a_service_is_running_once_ready_and_reachable_at_its_endpoint(backend):
 
     wait_phase(backend, ref, Phase.RUNNING)
 
-    url = backend.endpoint(ref, "server", 8080)
+    url = backend.endpoint(ref, "server", 8080).url
     with urllib.request.urlopen(url, timeout=5) as response:
         assert response.status == 200
     assert backend.endpoint(ref, "server", 9090) is None

@@ -22,3 +22,18 @@ def images(db):
 def notebook_compute(local_compute):
     """The local backend under a fresh data folder, without GPUs (tests/conftest.py)."""
     return local_compute
+
+
+@pytest.fixture
+def cluster(kube, settings, tmp_path, monkeypatch):
+    """The Kubernetes backend on the API test server, named by a kubeconfig as a cluster would be;
+    the console reaches notebooks through the API server's service proxy, as from outside one."""
+    from mlplatform.compute import backends
+    from tests.kube import kubeconfig
+
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", kube.url)))
+    settings.COMPUTE_BACKEND = "kubernetes"
+    settings.KUBERNETES_SERVICE_ACCESS = "api-server"
+    backends.get_backend.cache_clear()
+    yield kube
+    backends.get_backend.cache_clear()

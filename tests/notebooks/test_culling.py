@@ -98,7 +98,7 @@ class Jupyter:
     """The notebook's Jupyter reached directly, as the proxy does, with its secret."""
 
     def __init__(self, backend, notebook: Notebook):
-        upstream = backend.endpoint(notebook.workload.ref, ROLE, PORT)
+        upstream = backend.endpoint(notebook.workload.ref, ROLE, PORT).url
         self.api = f"{upstream}{notebook.proxy_path}api/"
         self.headers = {"Authorization": f"token {notebook.secret}"}
 

@@ -170,7 +170,7 @@ def test_a_user_runs_code_and_keeps_files_through_the_proxy_and_nobody_else_gets
     assert colleague.request("GET", "lab/api/status").status_code == 200
 
     # Jupyter cannot be reached around the proxy: without the secret, even with its digest, it refuses
-    upstream = notebook_compute.endpoint(notebook.workload.ref, "notebook", 8888)
+    upstream = notebook_compute.endpoint(notebook.workload.ref, "notebook", 8888).url
     digest = hashlib.sha256(notebook.secret.encode()).hexdigest()
     assert requests.get(f"{upstream}/notebooks/team-a/lab/api/status", timeout=10).status_code == 403
     with_digest = {"Authorization": f"token {digest}"}

@@ -1,30 +1,33 @@
 """A GPU notebook on the Kubernetes backend, driven against the Kubernetes API test server (the test
 plays the StatefulSet controller and the kubelet): nothing in the cluster while it waits for quota;
 after admission a StatefulSet, a Service and the home PVC; ACTIVE once its pod is ready; stopping
-removes the pods' objects and keeps the home; deleting removes the home."""
+removes the pods' objects and keeps the home; deleting removes the home. A console outside the
+cluster reaches the notebook's real JupyterLab through the API server's service proxy."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
+import subprocess
+import time
+import uuid
 
 import pytest
+import requests
+from websockets.sync.client import connect
 
-from mlplatform.compute import backends
+from mlplatform.compute.backends import get_backend
 from mlplatform.compute.backends.base import LABEL_PROJECT, LABEL_WORKLOAD
+from mlplatform.compute.backends.kubernetes import manifests
+from mlplatform.compute.envexpand import expand
 from mlplatform.compute.services import admission_pass, workload_start, workload_stop, workloads_sync
 from mlplatform.storage.services import storage_connection_create
+from notebooks_app.models import Notebook
 from notebooks_app.services import notebook_create, notebook_delete, notebook_finish_delete, notebook_stop
+from notebooks_app.specs import PORT, notebook_spec
 from tests.factories import quota
-from tests.kube import kubeconfig
-
-
-@pytest.fixture
-def cluster(kube, settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", kube.url)))
-    settings.COMPUTE_BACKEND = "kubernetes"
-    backends.get_backend.cache_clear()
-    yield kube
-    backends.get_backend.cache_clear()
 
 
 def ours(kube, kind: str, workload_id: str) -> list[dict]:
@@ -118,3 +121,128 @@ def test_only_the_chosen_storage_connections_reach_the_notebook_and_only_through
     assert '"secretKeyRef"' in statefulset
     assert ours(cluster, "Secret", bare.workload.id.hex) == []
     assert "AWS_" not in json.dumps(ours(cluster, "StatefulSet", bare.workload.id.hex))
+
+
+# --- from outside the cluster: through the API server's service proxy ---------------------------
+
+
+@pytest.fixture
+def jupyter_in_the_pod(tmp_path):
+    """start(notebook) runs the notebook's JupyterLab (this machine's, with its base URL and token
+    digest) where the test server's Service proxy sends its traffic: the pod, played here."""
+    processes = []
+
+    def start(notebook: Notebook) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        group = notebook_spec(
+            project=notebook.project.slug,
+            name=notebook.name,
+            image="",
+            flavor="cpu",
+            gpus=0,
+            cpu=notebook.cpu,
+            memory_gib=notebook.memory_gib,
+            home_size_gib=1,
+            env={},
+            token_sha256=hashlib.sha256(notebook.secret.encode()).hexdigest(),
+            user="jovyan",
+            backend="local",
+        ).groups[0]
+        env = {
+            **os.environ,
+            **group.env,
+            "MLPLATFORM_PORT": str(port),
+            "MLPLATFORM_VOLUME_HOME": str(tmp_path),
+        }
+        env["HOME"] = str(tmp_path)
+        argv = [expand(arg, env) for arg in (*group.command, *group.args)]
+        processes.append(subprocess.Popen(argv, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL))
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_from_outside_the_cluster_jupyterlab_works_through_the_api_servers_service_proxy(
+    cluster, project, member, token_for, console_url, jupyter_in_the_pod
+):
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    owner = member()
+    notebook = notebook_create(project=project, owner=owner, name="lab")
+    admission_pass()
+    notebook.refresh_from_db()
+    workload_start(workload_id=notebook.workload.id)
+    ref = notebook.workload.ref
+    [statefulset] = ours(cluster, "StatefulSet", ref.id)
+    cluster.kubelet.start_statefulset(project.slug, statefulset["metadata"]["name"])
+    cluster.service_backend(project.slug, manifests.service_name(ref), PORT, jupyter_in_the_pod(notebook))
+    deadline = time.monotonic() + 30
+    while notebook.state != "ACTIVE":  # beat's status sync, until the informers saw the pod ready
+        assert time.monotonic() < deadline, notebook.state
+        workloads_sync()
+        notebook.refresh_from_db()
+
+    endpoint = get_backend().endpoint(ref, "notebook", PORT)
+    assert endpoint.via_api_server
+    assert endpoint.url.startswith(f"{cluster.url}/api/v1/namespaces/team-a/services/")
+    base = f"{console_url}/notebooks/team-a/lab"
+    auth = {"Authorization": f"Bearer {token_for(owner)}"}
+    http = requests.Session()
+    http.headers.update(auth)
+    deadline = time.monotonic() + 60
+    while http.get(f"{base}/api/status", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "JupyterLab did not answer through the API server"
+        time.sleep(0.2)
+
+    page = http.get(f"{base}/lab", headers={"Accept": "text/html"}, timeout=30)
+    root = http.get(f"{base}/", allow_redirects=False, timeout=30)
+    saved = http.put(
+        f"{base}/api/contents/notes.txt",
+        json={"type": "file", "format": "text", "content": "kept"},
+        timeout=30,
+    )
+    read = http.get(f"{base}/api/contents/notes.txt", timeout=30).json()
+    kernel = http.post(f"{base}/api/kernels", json={"name": "python3"}, timeout=60).json()["id"]
+
+    assert page.status_code == 200
+    assert 'src="/notebooks/team-a/lab/static/' in page.text  # the API server's prefix is gone again
+    assert "/api/v1/namespaces" not in page.text
+    assert root.headers["Location"].startswith("/notebooks/team-a/lab/")
+    assert saved.status_code == 201
+    assert read["content"] == "kept"
+    assert run(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels", auth, "1+1") == "2"
+    assert cluster.requests.count("proxy") > 0
+    assert notebook.secret not in page.text
+
+
+def run(url: str, headers, code: str) -> str:
+    msg_id = uuid.uuid4().hex
+    with connect(url, additional_headers=dict(headers), open_timeout=30) as ws:
+        ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "session": msg_id,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
+                    "buffers": [],
+                }
+            )
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=60))
+            if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "execute_result":
+                return message["content"]["data"]["text/plain"]
+    raise AssertionError(f"no result for {code!r}")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from mlplatform.compute.backends.base import Endpoint
 from notebooks_app.proxy import _credential, _cross_site, _headers, _target, _toward_caller, _toward_jupyter
+from notebooks_app.selectors import jupyter_headers
 
-UPSTREAM = "http://127.0.0.1:40001"
+UPSTREAM = Endpoint("http://127.0.0.1:40001")
+API_SERVER = Endpoint(
+    "https://203.0.113.7:6443/api/v1/namespaces/team-a/services/lab-1a2b3c4d:8888/proxy",
+    headers=(("authorization", "Bearer cluster-token"),),
+    via_api_server=True,
+)
 
 
 def scope(path: str = "/notebooks/team-a/lab/api/contents/a%20b.txt", query: bytes = b"", **headers) -> dict:
@@ -37,9 +44,23 @@ def test_jupyter_gets_the_secret_instead_of_the_callers_credentials_and_cookies(
         accept="application/json",
     )
 
-    forwarded = dict(_toward_jupyter(request, "the-secret"))
+    forwarded = dict(_toward_jupyter(request, jupyter_headers(UPSTREAM, "the-secret")))
 
     assert forwarded == {"accept": "application/json", "Authorization": "token the-secret"}
+
+
+def test_through_the_api_server_the_cluster_token_goes_in_authorization_and_jupyters_beside_it():
+    forwarded = dict(_toward_jupyter(scope(authorization="Bearer mlp_abc"), jupyter_headers(API_SERVER, "s")))
+
+    assert forwarded == {"authorization": "Bearer cluster-token", "X-MLPlatform-Notebook-Token": "s"}
+
+
+def test_redirects_through_the_api_server_lose_its_path_again():
+    prefix = "/api/v1/namespaces/team-a/services/lab-1a2b3c4d:8888/proxy"
+    raw = [(b"Location", f"{prefix}/notebooks/team-a/lab/lab?reset".encode())]
+
+    assert _toward_caller(raw, API_SERVER) == [(b"location", b"/notebooks/team-a/lab/lab?reset")]
+    assert _toward_caller([(b"Location", b"/elsewhere")], API_SERVER) == [(b"location", b"/elsewhere")]
 
 
 def test_the_caller_gets_no_cookie_of_jupyters_and_its_own_address_for_jupyters():
@@ -48,7 +69,7 @@ def test_the_caller_gets_no_cookie_of_jupyters_and_its_own_address_for_jupyters(
         (b"Set-Cookie", b"_xsrf=2|abc; Path=/notebooks/team-a/lab/"),
         (b"Transfer-Encoding", b"chunked"),
         (b"Server", b"TornadoServer/6.6"),
-        (b"Location", f"{UPSTREAM}/notebooks/team-a/lab/lab".encode()),
+        (b"Location", f"{UPSTREAM.url}/notebooks/team-a/lab/lab".encode()),
     ]
 
     assert _toward_caller(raw, UPSTREAM) == [

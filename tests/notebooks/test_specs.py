@@ -130,3 +130,9 @@ def test_without_a_workload_a_notebook_is_stopped_and_being_deleted_wins():
     assert Notebook().state == "STOPPED"
     deleting = Notebook(workload=Workload(state="RUNNING"), desired_state=Notebook.Desired.DELETED)
     assert deleting.state == "DELETING"
+
+
+def test_the_launcher_reads_the_token_header_the_proxy_writes():
+    from notebooks_app import jupyter_launch, specs
+
+    assert jupyter_launch.TOKEN_HEADER == specs.TOKEN_HEADER

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from mlplatform.compute.spec import WorkloadSpec
 
@@ -45,6 +46,33 @@ class FlavorInfo:
     resource_name: str = ""  # e.g. "nvidia.com/gpu"; empty for CPU-only flavors
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Mapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the console reaches one port of a replica: `url`, a base to append a path to.
+
+    Straight to the replica (a loopback port, a cluster Service) that is all. Through the
+    Kubernetes API server's service proxy (`via_api_server`) requests also carry the cluster's
+    credentials (`headers`, TLS files), the API server consumes the `Authorization` header, and it
+    prefixes absolute links in HTML and redirects with the proxy's path (`link_prefix`)."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    via_api_server: bool = False
+    verify: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @property
+    def link_prefix(self) -> str:
+        return urlsplit(self.url).path if self.via_api_server else ""
+
+    @property
+    def tls(self) -> tuple[bool, str | None, str | None, str | None]:
+        """(verify, CA file, client certificate, client key): what an HTTP client needs beyond the URL."""
+        return self.verify, self.ca_file, self.cert_file, self.key_file
 
 
 @dataclass(frozen=True)
@@ -112,8 +140,8 @@ class Backend(Protocol):
     ) -> Iterator[str]:
         """Log lines of one replica; with `follow`, goes on until the replica ends."""
 
-    def endpoint(self, ref: WorkloadRef, role: str, port: int) -> str | None:
-        """A base URL (http://host:port) the console can reach the replica's port at, or None."""
+    def endpoint(self, ref: WorkloadRef, role: str, port: int) -> Endpoint | None:
+        """Where the console can reach the port of the group's first replica, or None."""
 
     def integrations(self) -> dict[str, bool]:
         """Optional integrations the backend can see (Kueue, JobSet, Kubeflow training, KServe)."""

@@ -16,6 +16,7 @@ from mlplatform.compute.backends.base import (
     LABEL_ROLE,
     LABEL_WORKLOAD,
     BackendError,
+    Endpoint,
     FlavorInfo,
     Phase,
     ReplicaStatus,
@@ -24,10 +25,12 @@ from mlplatform.compute.backends.base import (
     WorkloadStatus,
 )
 from mlplatform.compute.backends.kubernetes import manifests
-from mlplatform.compute.backends.kubernetes.client import KubeClient
+from mlplatform.compute.backends.kubernetes.client import KubeClient, in_cluster
 from mlplatform.compute.backends.kubernetes.informer import MANAGED_SELECTOR, Informers
 from mlplatform.compute.spec import WorkloadSpec
 
+SERVICE_ACCESS_DNS = "cluster-dns"  # http://{service}.{namespace}.svc:{port}
+SERVICE_ACCESS_API_SERVER = "api-server"  # {API server}/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy
 # What a workload owns, for clusters without a garbage collector (envtest, bare API servers).
 OWNED_KINDS = ("Job", "StatefulSet", "Deployment", "HorizontalPodAutoscaler", "Service", "Secret", "Pod")
 INDEX_LABELS = ("batch.kubernetes.io/job-completion-index", "apps.kubernetes.io/pod-index")
@@ -43,16 +46,35 @@ class KubernetesBackend:
     name = "kubernetes"
 
     def __init__(
-        self, client: KubeClient, *, informers: Informers | None = None, garbage_collector: bool = True
+        self,
+        client: KubeClient,
+        *,
+        informers: Informers | None = None,
+        garbage_collector: bool = True,
+        service_access: str = SERVICE_ACCESS_DNS,
     ):
         self.client = client
         self.informers = informers or Informers.shared(client)
         self.garbage_collector = garbage_collector  # False: cancel deletes the owned objects itself
+        self.service_access = service_access  # how the console reaches workloads' Services
 
     @classmethod
     def from_settings(cls) -> KubernetesBackend:
-        """In-cluster configuration, else KUBECONFIG. Raises BackendError (permanent) without either."""
-        return cls(KubeClient())
+        """In-cluster configuration, else KUBECONFIG. Raises BackendError (permanent) without either.
+        Services are reached by cluster DNS from inside the cluster, else through the API server
+        (settings.KUBERNETES_SERVICE_ACCESS decides where it is not "auto")."""
+        from django.conf import settings
+
+        access = settings.KUBERNETES_SERVICE_ACCESS
+        if access == "auto":
+            access = SERVICE_ACCESS_DNS if in_cluster() else SERVICE_ACCESS_API_SERVER
+        if access not in (SERVICE_ACCESS_DNS, SERVICE_ACCESS_API_SERVER):
+            raise BackendError(
+                f"KUBERNETES_SERVICE_ACCESS is {access!r}: use auto, "
+                f"{SERVICE_ACCESS_DNS} or {SERVICE_ACCESS_API_SERVER}",
+                temporary=False,
+            )
+        return cls(KubeClient(), service_access=access)
 
     # --- running
 
@@ -122,9 +144,13 @@ class KubernetesBackend:
             return iter(())
         return self.client.pod_logs(ref.project, pod["metadata"]["name"], tail_lines=tail, follow=follow)
 
-    def endpoint(self, ref: WorkloadRef, role: str, port: int) -> str | None:
-        """The workload's Service in cluster DNS: reachable from a console that runs in the cluster."""
-        return f"http://{manifests.service_name(ref)}.{ref.project}.svc:{port}"
+    def endpoint(self, ref: WorkloadRef, role: str, port: int) -> Endpoint:
+        """The workload's Service: by its cluster DNS name from a console in the cluster, else
+        through the API server's service proxy."""
+        service = manifests.service_name(ref)
+        if self.service_access == SERVICE_ACCESS_API_SERVER:
+            return self.client.service_proxy(ref.project, service, port)
+        return Endpoint(f"http://{service}.{ref.project}.svc:{port}")
 
     # --- status from the caches
 

@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from mlplatform.compute.backends.base import BackendError
+from mlplatform.compute.backends.base import BackendError, Endpoint
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # API groups of the optional integrations, as the cluster's discovery (`/apis`) lists them.
@@ -102,6 +102,13 @@ def load_api_client() -> k8s.ApiClient:
     return k8s.ApiClient(configuration)
 
 
+def in_cluster() -> bool:
+    """Whether this process runs in a pod with a service account (what in-cluster config needs)."""
+    from kubernetes.config.incluster_config import SERVICE_TOKEN_FILENAME
+
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(SERVICE_TOKEN_FILENAME)
+
+
 def classify(exc: Exception, action: str = "") -> BackendError:
     """A BackendError for a failed call: temporary for what a later retry can fix (429, 5xx, 409
     Conflict on an update, timeouts, connection errors), permanent otherwise (400, 401, 403,
@@ -145,6 +152,25 @@ class KubeClient:
     @property
     def host(self) -> str:
         return self.api_client.configuration.host
+
+    def service_proxy(self, namespace: str, service: str, port: int) -> Endpoint:
+        """A Service's port through the API server's proxy, with this client's credentials: the
+        way in from outside the cluster. Tokens are read on each call (they may be refreshed)."""
+        configuration = self.api_client.configuration
+        headers = tuple(
+            (setting["key"], setting["value"])
+            for setting in configuration.auth_settings().values()
+            if setting["in"] == "header" and setting["value"]
+        )
+        return Endpoint(
+            url=f"{configuration.host.rstrip('/')}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy",
+            headers=headers,
+            via_api_server=True,
+            verify=bool(configuration.verify_ssl),
+            ca_file=configuration.ssl_ca_cert,
+            cert_file=configuration.cert_file,
+            key_file=configuration.key_file,
+        )
 
     # --- objects
 

@@ -36,6 +36,7 @@ from django.conf import settings
 
 from mlplatform.compute.backends.base import (
     BackendError,
+    Endpoint,
     FlavorInfo,
     Phase,
     ReplicaStatus,
@@ -344,7 +345,7 @@ class LocalBackend:
         if partial:
             yield _decode(partial)
 
-    def endpoint(self, ref: WorkloadRef, role: str, port: int) -> str | None:
+    def endpoint(self, ref: WorkloadRef, role: str, port: int) -> Endpoint | None:
         """The loopback address of the group's first replica, for the group's first declared port."""
         workload = read_json(self.run_dir(ref) / WORKLOAD_FILE)
         if workload is None or (self.run_dir(ref) / CANCELLED_FILE).exists():
@@ -353,7 +354,7 @@ class LocalBackend:
         if not groups or groups[0]["ports"][:1] != [port]:
             return None
         first = next(replica for replica in workload["replicas"] if replica["role"] == role)
-        return f"http://{LOOPBACK}:{first['port']}"
+        return Endpoint(f"http://{LOOPBACK}:{first['port']}")
 
 
 # --- helpers --------------------------------------------------------------------------------
