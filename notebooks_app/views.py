@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from mlplatform.compute.backends.base import Stage
 from mlplatform.compute.selectors import quota_board, workload_log_tail
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project, Role
@@ -29,8 +30,15 @@ FORM_INPUTS = ("name", "image", "flavor", "gpus", "cpu", "memory_gib", "home_siz
 CHOICE_INPUTS = ("storage_connections",)  # checkboxes: a list each
 ERROR_INPUTS = {"resources": "flavor"}  # what quota refuses is about the flavor and GPU count
 LOG_LINES = 30
-STEPS = ("Queued", "Admitted", "Starting Jupyter", "Ready")
-PROGRESS = (State.QUEUED, State.PROVISIONING, State.STARTING, State.ACTIVE)
+STEPS = ("Queued", "Admitted", "Scheduled on a node", "Image pulled", "Starting Jupyter", "Ready")
+SCHEDULED, PULLED, STARTED = 2, 3, 4  # the steps a replica's stage says it is at
+STAGE_STEPS = {
+    Stage.SCHEDULING: SCHEDULED,
+    Stage.PULLING: PULLED,
+    Stage.STARTING: STARTED,
+    Stage.READY: STARTED,
+}
+PROGRESS = (State.QUEUED, State.PROVISIONING)  # the first steps, one state each
 
 
 # --- the form ----------------------------------------------------------------------------------
@@ -136,21 +144,33 @@ class Step:
 
 
 def spawn_steps(notebook: Notebook) -> list[Step]:
-    """Queued -> admitted -> starting Jupyter -> ready, as far as the latest start got; none while
-    the notebook stops, is stopped or is being deleted."""
+    """Queued -> admitted -> scheduled -> image pulled -> Jupyter started -> ready, as far as the
+    latest start got (the replica's stage, as the backend reports it); none while the notebook
+    stops, is stopped or is being deleted."""
     workload = notebook.workload
     state = notebook.state
-    if workload is None or state not in (*PROGRESS, State.FAILED):
+    if workload is None or state not in (*PROGRESS, State.STARTING, State.ACTIVE, State.FAILED):
         return []
-    if state == State.FAILED:  # it failed at the first step it did not get past
-        current = 0 if workload.admitted_at is None else 2 if workload.started_at is None else 3
+    replica = next(iter(workload.replicas), {})
+    stage = STAGE_STEPS.get(replica.get("stage") or "")
+    if state == State.ACTIVE:
+        current = len(STEPS)
+    elif state == State.STARTING:
+        current = stage or SCHEDULED
+    elif state == State.FAILED:  # it failed at the first step it did not get past
+        started = SCHEDULED if workload.started_at is None else STARTED
+        current = 0 if workload.admitted_at is None else stage or started
     else:
-        current = len(STEPS) if state == State.ACTIVE else PROGRESS.index(state)
+        current = PROGRESS.index(state)
+    local = workload.backend == "local"
     position = f"position {notebook.queue_position} in the queue · " if notebook.queue_position else ""
+    message = replica.get("message") or ""
+    here = {SCHEDULED: "this machine", PULLED: "nothing to pull on the local backend"}
     details = [
         f"{position}{workload.reason}" if state == State.QUEUED else "",
         "quota reserved, handed to the backend" if current >= 1 else "",
-        _replica_message(workload.replicas) if state == State.STARTING else "",
+        *(here[step] if local and current > step else message if current == step else "" for step in here),
+        (message or "starting") if current == STARTED and state != State.FAILED else "",
         "JupyterLab answers through the proxy" if state == State.ACTIVE else "",
     ]
     steps = []
@@ -163,10 +183,6 @@ def spawn_steps(notebook: Notebook) -> list[Step]:
             status = "todo"
         steps.append(Step(label, status, detail))
     return steps
-
-
-def _replica_message(replicas: list[dict]) -> str:
-    return next((r.get("message") for r in replicas if r.get("message")), "pulling the image, starting")
 
 
 # --- pages -------------------------------------------------------------------------------------

@@ -475,6 +475,7 @@ def _replica_rows(status: WorkloadStatus) -> list[dict]:
             "exit_code": r.exit_code,
             "restarts": r.restarts,
             "message": r.message,
+            "stage": r.stage.value if r.stage else None,
         }
         for r in status.replicas
     ]

@@ -16,6 +16,7 @@ from mlplatform.compute.backends.base import (
     BackendError,
     FlavorInfo,
     Phase,
+    Stage,
     Wiring,
     WorkloadRef,
 )
@@ -205,6 +206,29 @@ def test_collect_garbage_removes_the_workloads_not_kept(backend, kube):
 
 
 # --- status, from the caches ---------------------------------------------------------------
+
+
+def test_a_replica_says_whether_it_waits_for_a_node_its_image_or_its_readiness(backend, kube):
+    ref = new_ref()
+    backend.submit(ref, training(), FLAVORS, WIRING)
+    kube.kubelet.start_job(NS, job(ref, "chief"), running=False)
+    [pod] = kube.kubelet.pods_of("Job", NS, job(ref, "chief"))
+    name = pod["metadata"]["name"]
+
+    def chief() -> tuple[Stage | None, str]:
+        replica = next(r for r in backend.statuses([ref])[ref.id].replicas if r.role == "chief")
+        return replica.stage, replica.message
+
+    why = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why}
+    kube.put({**pod, "status": {"phase": "Pending", "conditions": [unschedulable]}})
+    assert chief() == (Stage.SCHEDULING, why)
+    kube.kubelet.set_pod(NS, name, waiting="ImagePullBackOff")
+    assert chief() == (Stage.PULLING, "ImagePullBackOff")
+    kube.kubelet.set_pod(NS, name, ready=False)
+    assert chief() == (Stage.STARTING, "not ready")
+    kube.kubelet.set_pod(NS, name)
+    assert chief() == (Stage.READY, "")
 
 
 def test_status_follows_a_job_from_pending_to_succeeded(backend, kube):

@@ -169,7 +169,7 @@ def jupyter_in_the_pod(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_from_outside_the_cluster_jupyterlab_works_through_the_api_servers_service_proxy(
-    cluster, project, member, token_for, console_url, jupyter_in_the_pod
+    cluster, seeded_catalog, images, project, member, token_for, console_url, jupyter_in_the_pod
 ):
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     owner = member()

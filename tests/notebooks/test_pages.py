@@ -194,7 +194,8 @@ def test_a_queued_notebook_shows_its_position_and_reason_as_the_first_step_and_p
 
     page = client.get(f"{LIST}lab/").content.decode()
 
-    assert [s in page for s in ("Queued", "Admitted", "Starting Jupyter", "Ready")] == [True] * 4
+    steps = ("Queued", "Admitted", "Scheduled on a node", "Image pulled", "Starting Jupyter", "Ready")
+    assert [s in page for s in steps] == [True] * 6
     assert 'class="current" data-status="current"' in page
     assert "position 1 in the queue · waiting for the next admission pass" in page
     assert 'hx-trigger="every 2s"' in page
@@ -209,12 +210,72 @@ def test_spawn_steps_follow_the_workload_and_a_failure_marks_the_step_it_did_not
     now = timezone.now()
 
     starting = in_state(notebook, Workload.State.STARTING, admitted_at=now)
-    assert [s.status for s in spawn_steps(starting)] == ["done", "done", "current", "todo"]
+    assert [s.status for s in spawn_steps(starting)] == ["done", "done", "current", "todo", "todo", "todo"]
     active = in_state(notebook, Workload.State.RUNNING, started_at=now)
-    assert [s.status for s in spawn_steps(active)] == ["done"] * 4
+    assert [s.status for s in spawn_steps(active)] == ["done"] * 6
     failed = in_state(notebook, Workload.State.FAILED, started_at=None)
-    assert [s.status for s in spawn_steps(failed)] == ["done", "done", "failed", "todo"]
+    assert [s.status for s in spawn_steps(failed)] == ["done", "done", "failed", "todo", "todo", "todo"]
     assert spawn_steps(in_state(notebook, Workload.State.CANCELLED)) == []
+
+
+def replica(stage: str, message: str = "") -> list[dict]:
+    return [{"role": "notebook", "index": 0, "phase": "pending", "stage": stage, "message": message}]
+
+
+def on_kubernetes(notebook: Notebook, replicas: list[dict]) -> None:
+    Workload.objects.filter(pk=notebook.workload_id).update(backend="kubernetes", replicas=replicas)
+
+
+@pytest.mark.parametrize(
+    ("stage", "message", "statuses"),
+    [
+        (
+            "scheduling",
+            "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+            ["current", "todo", "todo"],
+        ),
+        ("pulling", "ContainerCreating", ["done", "current", "todo"]),
+        ("starting", "not ready", ["done", "done", "current"]),
+    ],
+)
+def test_on_kubernetes_the_pod_says_whether_it_waits_for_a_node_its_image_or_jupyter(
+    team, editor, stage, message, statuses
+):
+    notebook = queued(team, editor)
+    Workload.objects.filter(pk=notebook.workload_id).update(
+        backend="kubernetes", replicas=replica(stage, message)
+    )
+
+    steps = spawn_steps(in_state(notebook, Workload.State.STARTING, admitted_at=timezone.now()))
+
+    assert [s.status for s in steps[2:5]] == statuses
+    assert next(s.detail for s in steps if s.status == "current") == message
+
+
+def test_a_pull_that_fails_marks_the_image_step_with_kubernetes_reason(team, editor):
+    notebook = queued(team, editor)
+    why = "ImagePullBackOff: Back-off pulling image quay.io/jupyter/nope"
+    Workload.objects.filter(pk=notebook.workload_id).update(
+        backend="kubernetes", replicas=replica("pulling", why)
+    )
+
+    steps = spawn_steps(in_state(notebook, Workload.State.FAILED, admitted_at=timezone.now()))
+
+    assert [s.status for s in steps] == ["done", "done", "done", "failed", "todo", "todo"]
+    assert steps[3].detail == why
+
+
+def test_on_the_local_backend_there_is_no_node_to_wait_for_nor_an_image_to_pull(team, editor):
+    notebook = queued(team, editor)
+    Workload.objects.filter(pk=notebook.workload_id).update(backend="local", replicas=replica("starting"))
+
+    steps = spawn_steps(in_state(notebook, Workload.State.STARTING, admitted_at=timezone.now()))
+
+    assert [(s.status, s.detail) for s in steps[2:5]] == [
+        ("done", "this machine"),
+        ("done", "nothing to pull on the local backend"),
+        ("current", "starting"),
+    ]
 
 
 def test_a_failed_notebook_says_why_in_plain_words_with_the_last_log_lines(team, editor, client, monkeypatch):

@@ -94,6 +94,15 @@ class Phase(enum.StrEnum):
     MISSING = "missing"  # the backend has nothing for this workload
 
 
+class Stage(enum.StrEnum):
+    """How far a replica got on its way to running, for progress shown to people."""
+
+    SCHEDULING = "scheduling"  # waiting for a node
+    PULLING = "pulling"  # on a node: its image is being pulled, its container created
+    STARTING = "starting"  # its process runs, not ready yet
+    READY = "ready"
+
+
 @dataclass(frozen=True)
 class ReplicaStatus:
     role: str
@@ -102,6 +111,7 @@ class ReplicaStatus:
     exit_code: int | None = None
     restarts: int = 0
     message: str = ""  # plain words: "pulling image", "exit code 3", "OOMKilled"
+    stage: Stage | None = None  # how far a replica that has not ended got; None: not known
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from mlplatform.compute.backends.base import (
     FlavorInfo,
     Phase,
     ReplicaStatus,
+    Stage,
     Wiring,
     WorkloadRef,
     WorkloadStatus,
@@ -239,6 +240,10 @@ def _replica(role: str, index: int, pod: dict) -> ReplicaStatus:
     restarts = sum(c.get("restartCount", 0) for c in containers)
     exit_code = None
     message = ""
+    stage = None
+    scheduled = _condition(pod, "PodScheduled", "True") is not None or bool(
+        pod.get("spec", {}).get("nodeName")
+    )
     if "terminated" in state:
         exit_code = state["terminated"].get("exitCode")
         reason = state["terminated"].get("reason", "")
@@ -246,12 +251,16 @@ def _replica(role: str, index: int, pod: dict) -> ReplicaStatus:
     elif "waiting" in state:
         waiting = state["waiting"]
         message = ": ".join(part for part in (waiting.get("reason"), waiting.get("message")) if part)
+        stage = Stage.STARTING if waiting.get("reason") == "CrashLoopBackOff" else Stage.PULLING
     elif phase == Phase.PENDING:
         unscheduled = _condition(pod, "PodScheduled", "False") or {}
         message = unscheduled.get("message") or unscheduled.get("reason", "")
-    elif phase == Phase.RUNNING and containers and not containers[0].get("ready"):
-        message = "not ready"
-    return ReplicaStatus(role, index, phase, exit_code, restarts, message)
+        stage = Stage.PULLING if scheduled else Stage.SCHEDULING
+    elif phase == Phase.RUNNING:
+        ready = bool(containers) and containers[0].get("ready")
+        message = "" if ready else "not ready"
+        stage = Stage.READY if ready else Stage.STARTING
+    return ReplicaStatus(role, index, phase, exit_code, restarts, message, stage)
 
 
 def _failure(job: dict, by_replica: dict[tuple[str, int], dict]) -> str:

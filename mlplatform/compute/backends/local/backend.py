@@ -40,6 +40,7 @@ from mlplatform.compute.backends.base import (
     FlavorInfo,
     Phase,
     ReplicaStatus,
+    Stage,
     Wiring,
     WorkloadRef,
     WorkloadStatus,
@@ -552,13 +553,16 @@ def _replica_status(
 ) -> tuple[ReplicaStatus, datetime | None, datetime | None]:
     """The replica's status, when its child first started, and when it ended."""
     record = _replica_record(replica_dir)
+    phase = Phase(record["phase"])
     status = ReplicaStatus(
         replica["role"],
         replica["index"],
-        Phase(record["phase"]),
+        phase,
         exit_code=record.get("exit_code"),
         restarts=record.get("restarts", max(record.get("attempts", 1) - 1, 0)),
         message=record.get("reason") or "",
+        # Nothing to schedule or pull here: a process starts at once.
+        stage={Phase.PENDING: Stage.STARTING, Phase.RUNNING: Stage.READY}.get(phase),
     )
     return status, _when(record.get("started_at")), _when(record.get("finished_at"))
 
