@@ -35,7 +35,7 @@ def notebook_images() -> QuerySet[NotebookImage]:
 
 
 def _notebooks() -> QuerySet[Notebook]:
-    notebooks = Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
+    notebooks = Notebook.objects.select_related("project", "owner", "image", "flavor", "workload", "activity")
     return notebooks.prefetch_related("storage_connections")
 
 

@@ -4,13 +4,15 @@ progress, and the start, stop, change and delete actions (on queued notebooks: n
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from notebooks_app import services
-from notebooks_app.models import Notebook
+from notebooks_app.models import Notebook, NotebookActivity
 from notebooks_app.views import notebook_fields_from_form, spawn_steps
 from tests.factories import quota
 
@@ -61,6 +63,27 @@ def test_an_active_notebook_opens_jupyterlab_in_a_new_tab_and_the_list_stops_pol
     assert ">ACTIVE<" in page
     assert "every 3s" not in page
     assert client.get(f"{LIST}?fragment=table").content.decode().startswith('<section id="notebook-table"')
+
+
+def test_the_list_reads_in_as_many_queries_for_many_notebooks_as_for_one(team, editor, client):
+    storage_connection_create(project=team, name="lake", kind="local", buckets=["lake"])
+
+    def active(name: str) -> None:
+        notebook = in_state(queued(team, editor, name), Workload.State.RUNNING)
+        NotebookActivity.objects.create(
+            notebook=notebook, last_activity=timezone.now(), checked_at=timezone.now()
+        )
+
+    active("first")
+    with CaptureQueriesContext(connection) as one:
+        client.get(LIST)
+    for i in range(5):
+        active(f"more-{i}")
+    with CaptureQueriesContext(connection) as six:
+        page = client.get(LIST).content.decode()
+
+    assert page.count("data-notebook=") == 6
+    assert len(six) == len(one)
 
 
 def test_viewers_see_the_list_without_the_new_button_and_outsiders_get_404(team, member, outsider, client):
