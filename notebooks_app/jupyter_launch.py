@@ -66,7 +66,13 @@ def main(argv: list[str]) -> int:
     from jupyterlab.labapp import LabApp
 
     LabApp.launch_instance(
-        argv=[f"--ServerApp.identity_provider_class={__name__}.ProxyTokenIdentityProvider", *argv]
+        argv=[
+            f"--ServerApp.identity_provider_class={__name__}.ProxyTokenIdentityProvider",
+            # The platform keeps the image up to date; nobody is asked about news feeds or updates.
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *argv,
+        ]
     )
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -212,6 +213,8 @@ def test_from_outside_the_cluster_jupyterlab_works_through_the_api_servers_servi
     assert page.status_code == 200
     assert 'src="/notebooks/team-a/lab/static/' in page.text  # the API server's prefix is gone again
     assert "/api/v1/namespaces" not in page.text
+    config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page.text, re.S)[1])
+    assert config["news"] == {"disabled": True}  # no "official Jupyter news?" toast
     assert root.headers["Location"].startswith("/notebooks/team-a/lab/")
     assert saved.status_code == 201
     assert read["content"] == "kept"
