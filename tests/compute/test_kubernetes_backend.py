@@ -25,6 +25,7 @@ from mlplatform.compute.backends.kubernetes.client import KubeClient
 from mlplatform.compute.backends.kubernetes.informer import Informers
 from mlplatform.compute.backends.kubernetes.manifests import group_name
 from mlplatform.compute.spec import ReplicaGroup, Resources, Volume, WorkloadKind, WorkloadSpec
+from tests.kube import kubeconfig
 
 NS = "team-a"
 FLAVORS = {"cpu": FlavorInfo(name="cpu")}
@@ -191,6 +192,31 @@ def test_a_service_gets_a_deployment_a_service_and_an_autoscaler(backend, kube):
         "HorizontalPodAutoscaler": [deployment],
     }
     assert backend.endpoint(ref, "server", 8080).url == f"http://{ref.key}.{NS}.svc:8080"
+
+
+def test_outside_the_cluster_services_are_reached_through_the_api_servers_proxy(
+    kube, settings, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", kube.url)))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    ref = new_ref("iris")
+
+    settings.KUBERNETES_SERVICE_ACCESS = "auto"
+    outside = KubernetesBackend.from_settings().endpoint(ref, "server", 8080)
+    settings.KUBERNETES_SERVICE_ACCESS = "cluster-dns"
+    inside = KubernetesBackend.from_settings().endpoint(ref, "server", 8080)
+    settings.KUBERNETES_SERVICE_ACCESS = "sideways"
+    with pytest.raises(BackendError, match="KUBERNETES_SERVICE_ACCESS is 'sideways'"):
+        KubernetesBackend.from_settings()
+
+    assert outside.url == f"{kube.url}/api/v1/namespaces/{NS}/services/{ref.key}:8080/proxy"
+    assert outside.via_api_server
+    assert ("authorization", "Bearer test") in outside.headers  # the kubeconfig's user
+    assert (inside.url, inside.via_api_server, inside.headers) == (
+        f"http://{ref.key}.{NS}.svc:8080",
+        False,
+        (),
+    )
 
 
 def test_collect_garbage_removes_the_workloads_not_kept(backend, kube):

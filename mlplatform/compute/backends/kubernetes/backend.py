@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
+from django.conf import settings
+
 from mlplatform.compute.backends.base import (
     LABEL_ROLE,
     LABEL_WORKLOAD,
@@ -64,8 +66,6 @@ class KubernetesBackend:
         """In-cluster configuration, else KUBECONFIG. Raises BackendError (permanent) without either.
         Services are reached by cluster DNS from inside the cluster, else through the API server
         (settings.KUBERNETES_SERVICE_ACCESS decides where it is not "auto")."""
-        from django.conf import settings
-
         access = settings.KUBERNETES_SERVICE_ACCESS
         if access == "auto":
             access = SERVICE_ACCESS_DNS if in_cluster() else SERVICE_ACCESS_API_SERVER
