@@ -29,6 +29,7 @@ from notebooks_app.specs import RESERVED_ENV_PREFIXES, notebook_spec
 State = Notebook.State
 Desired = Notebook.Desired
 MAX_HOME_GIB = 16384
+RESERVED_NAMES = frozenset({"new"})  # /projects/{p}/notebooks/new/ is the create form
 DEFAULT_CPU = Decimal(2)  # a CPU-only notebook's share; GPU flavors give their per-GPU amounts
 DEFAULT_MEMORY_GIB = Decimal(4)
 
@@ -55,6 +56,8 @@ def notebook_create(
     admit. Without `storage_connections` every connection of the project is wired in."""
     if problem := dns_label_problem(name):
         raise ApplicationError(f"'{name}' {problem}.", field="name")
+    if name in RESERVED_NAMES:
+        raise ApplicationError(f"'{name}' is reserved: the console's pages use it.", field="name")
     shape = _shape(
         image=image, flavor=flavor, gpus=gpus, cpu=cpu, memory_gib=memory_gib, home_size_gib=home_size_gib
     )

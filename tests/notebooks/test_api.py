@@ -61,6 +61,7 @@ def test_a_gpu_notebook_gets_its_flavors_cpu_and_memory_per_gpu(editor):
     ("body", "field", "words"),
     [
         ({"name": "Bad_Name"}, "name", "DNS-1123"),
+        ({"name": "new"}, "name", "reserved"),
         ({"name": "x", "flavor": "tpu"}, "flavor", "not a flavor"),
         ({"name": "x", "flavor": "nvidia-tesla-t4"}, "gpus", "at least one GPU"),
         ({"name": "x", "gpus": 1}, "gpus", "has no GPUs"),
