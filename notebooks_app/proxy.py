@@ -363,18 +363,15 @@ async def _send_html(send, response: aiohttp.ClientResponse, upstream: Endpoint)
     """A page as Jupyter wrote it: the API server's proxy put its own path before every absolute
     link (and compressed the page again); the caller reaches Jupyter under the console's paths."""
     body = await response.read()
+    headers = _toward_caller(response.raw_headers, upstream)
     encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "deflate"):
-        body = zlib.decompress(body, wbits=47 if encoding == "gzip" else 15)  # 47: gzip or zlib header
-    elif encoding not in ("", "identity"):
-        raise aiohttp.ClientPayloadError(f"a page encoded as {encoding!r} cannot have its links restored")
-    body = body.replace(upstream.link_prefix.encode() + b"/", b"/")
-    headers = [
-        (name, value)
-        for name, value in _toward_caller(response.raw_headers, upstream)
-        if name not in (b"content-encoding", b"content-length", b"cache-control")  # pages are never cached
-    ]
-    await _respond(send, response.status, body, headers)
+    if encoding in ("", "identity", "gzip", "deflate"):  # else the API server left the page alone too
+        if encoding in ("gzip", "deflate"):
+            body = zlib.decompress(body, wbits=47 if encoding == "gzip" else -15)  # 47: a gzip header
+        body = body.replace(upstream.link_prefix.encode() + b"/", b"/")
+        headers = [(name, value) for name, value in headers if name != b"content-encoding"]
+    headers = [(name, value) for name, value in headers if name not in (b"content-length", b"cache-control")]
+    await _respond(send, response.status, body, headers)  # pages are never cached
 
 
 async def _request_body(receive, headers: dict[str, str]) -> bytes | AsyncIterator[bytes] | None:
@@ -443,16 +440,8 @@ def _closing(code: int | None) -> int:
 # --- answers of the proxy's own -------------------------------------------------------------------
 
 
-async def _respond(
-    send,
-    status: int,
-    body: bytes,
-    headers: list[tuple[bytes, bytes]],
-    cache_control: bytes | None = b"no-store",
-) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    if cache_control:
-        headers.append((b"cache-control", cache_control))
+async def _respond(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

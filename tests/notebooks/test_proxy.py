@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import zlib
+
+import pytest
+
 from mlplatform.compute.backends.base import Endpoint
-from notebooks_app.proxy import _credential, _cross_site, _headers, _target, _toward_caller, _toward_jupyter
+from notebooks_app.proxy import (
+    _credential,
+    _cross_site,
+    _headers,
+    _send_html,
+    _target,
+    _toward_caller,
+    _toward_jupyter,
+)
 from notebooks_app.selectors import jupyter_headers
 
 UPSTREAM = Endpoint("http://127.0.0.1:40001")
@@ -101,3 +115,54 @@ def test_repeated_headers_are_joined_as_http_allows():
     }
 
     assert _headers(request) == {"cookie": "a=1; sessionid=s", "accept": "a, b"}
+
+
+class Page:
+    """An HTML answer as aiohttp hands it over: the parts of ClientResponse that _send_html reads."""
+
+    def __init__(self, body: bytes, encoding: str = ""):
+        self.status = 200
+        self.raw_headers = [(b"Content-Type", b"text/html; charset=UTF-8"), (b"Content-Length", b"1")]
+        if encoding:
+            self.raw_headers.append((b"Content-Encoding", encoding.encode()))
+        self.headers = {k.decode().lower(): v.decode() for k, v in self.raw_headers}
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+
+def sent_page(page: Page) -> tuple[dict, bytes]:
+    messages = []
+
+    async def send(message):
+        messages.append(message)
+
+    asyncio.run(_send_html(send, page, API_SERVER))
+    return dict(messages[0]["headers"]), messages[1]["body"]
+
+
+@pytest.mark.parametrize("encoding", ["", "gzip", "deflate"])
+def test_pages_through_the_api_server_get_their_own_links_back_whatever_their_encoding(encoding):
+    prefix = "/api/v1/namespaces/team-a/services/lab-1a2b3c4d:8888/proxy"
+    html = f'<script src="{prefix}/notebooks/team-a/lab/static/main.js"></script>'.encode()
+    if encoding == "gzip":
+        body = gzip.compress(html)
+    elif encoding == "deflate":  # raw DEFLATE, as the API server's Go writes it
+        packer = zlib.compressobj(wbits=-15)
+        body = packer.compress(html) + packer.flush()
+    else:
+        body = html
+
+    headers, sent = sent_page(Page(body, encoding))
+
+    assert sent == b'<script src="/notebooks/team-a/lab/static/main.js"></script>'
+    assert b"content-encoding" not in headers
+    assert headers[b"content-length"] == str(len(sent)).encode()
+
+
+def test_a_page_in_an_encoding_the_api_server_does_not_rewrite_passes_as_it_is():
+    headers, sent = sent_page(Page(b"\x1b\x2b-brotli", "br"))
+
+    assert sent == b"\x1b\x2b-brotli"
+    assert headers[b"content-encoding"] == b"br"
