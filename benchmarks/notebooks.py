@@ -314,21 +314,25 @@ def _compare(proxied, direct, calls: int) -> dict:
 
 
 class console:  # noqa: N801 - used as a context manager
-    """uvicorn serving mlplatform.asgi in its own process, on the scratch database."""
+    """uvicorn serving mlplatform.asgi as runconsole does, in its own process, on the scratch database."""
 
     def __init__(self, database_url: str):
         self.database_url = database_url
 
     def __enter__(self) -> str:
+        from mlplatform.core.management.commands.runconsole import web_server_options
+
         port = _free_port()
         env = {**os.environ, "DATABASE_URL": self.database_url, "DATABASE_CONN_MAX_AGE": "60"}
         # Its tasks go to the benchmark's own queue, which the worker in this process consumes.
+        options = web_server_options(host="127.0.0.1", port=port)
         serve = (
-            "import os, uvicorn; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mlplatform.settings');"
+            "import os, uvicorn.main; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mlplatform.settings');"
             f"from mlplatform.celery import app; app.conf.task_default_queue = {QUEUE!r};"
-            f"uvicorn.run('mlplatform.asgi:application', port={port}, log_level='warning', access_log=False)"
+            f"uvicorn.main.main({options!r})"
         )
-        self.process = subprocess.Popen([sys.executable, "-c", serve], env=env)
+        # The access log goes where runconsole's would, less the terminal: the JSON stays readable.
+        self.process = subprocess.Popen([sys.executable, "-c", serve], env=env, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         _wait_for(f"{url}/healthz", {}, any_status=True)
         return url

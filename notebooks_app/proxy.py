@@ -38,25 +38,30 @@ PREFIX = "/notebooks/"
 ROUTE_TTL = 5.0  # seconds a caller's access and the notebook's address are trusted without a look-up
 ROUTE_CACHE_SIZE = 10_000
 SMALL_BODY = 64 * 1024  # request bodies up to this size are read whole; larger ones stream
+# Header names as bytes, the form ASGI and aiohttp give them in: nothing to decode per request.
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
     }
 )
 # The caller's credentials are the console's, not Jupyter's; the proxy checks the Origin itself.
-NOT_TOWARD_JUPYTER = HOP_BY_HOP | {"host", "cookie", "authorization", "origin"}
-WEBSOCKET_HANDSHAKE = frozenset(
-    {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}
-)
+NOT_TOWARD_JUPYTER = HOP_BY_HOP | {b"host", b"cookie", b"authorization", b"origin"}
+# aiohttp makes its own handshake toward Jupyter.
+NOT_TOWARD_JUPYTER_WEBSOCKET = NOT_TOWARD_JUPYTER | {
+    b"sec-websocket-key",
+    b"sec-websocket-version",
+    b"sec-websocket-extensions",
+    b"sec-websocket-protocol",
+}
 # Jupyter's cookies would land on the console's domain; the server adds its own date and name.
-NOT_TOWARD_CALLER = HOP_BY_HOP | {"set-cookie", "date", "server"}
+NOT_TOWARD_CALLER = HOP_BY_HOP | {b"set-cookie", b"date", b"server"}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SETTLING = {"QUEUED", "PROVISIONING", "STARTING", "STOPPING"}  # states the 503 page refreshes in
 
@@ -179,15 +184,12 @@ class NotebookProxy:
         try:
             upstream = await self._client().ws_connect(
                 "ws" + route.upstream.url.removeprefix("http") + _target(scope),
-                headers=[
-                    (k, v)
-                    for k, v in _toward_jupyter(scope, route.headers)
-                    if k.lower() not in WEBSOCKET_HANDSHAKE
-                ],
+                headers=_toward_jupyter(scope, route.headers, NOT_TOWARD_JUPYTER_WEBSOCKET),
                 ssl=_tls(route.upstream.tls),
                 protocols=scope.get("subprotocols") or (),
                 max_msg_size=0,  # Jupyter decides; the proxy passes messages as they are
                 autoping=True,
+                compress=0,  # nor toward the caller (runconsole's web_server_options says why)
             )
         except aiohttp.WSServerHandshakeError as exc:
             return await _deny(scope, send, exc.status)
@@ -305,12 +307,15 @@ def _target(scope) -> str:
     return f"{target}?{query}" if query else target
 
 
-def _toward_jupyter(scope, route_headers: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """The caller's headers less its credentials, plus the route's (the token, the cluster's)."""
+def _toward_jupyter(
+    scope, route_headers: tuple[tuple[str, str], ...], dropped: frozenset[bytes] = NOT_TOWARD_JUPYTER
+) -> list[tuple[str, str]]:
+    """The caller's headers less its credentials (and `dropped`), plus the route's (the token, the
+    cluster's)."""
     headers = [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in scope["headers"]
-        if name.decode("latin-1").lower() not in NOT_TOWARD_JUPYTER
+        if name.lower() not in dropped
     ]
     headers.extend(route_headers)
     return headers
@@ -320,7 +325,7 @@ def _toward_caller(raw_headers, upstream: Endpoint) -> list[tuple[bytes, bytes]]
     headers = []
     for name, value in raw_headers:
         lower = name.lower()
-        if lower.decode("latin-1") in NOT_TOWARD_CALLER:
+        if lower in NOT_TOWARD_CALLER:
             continue
         if lower == b"location":
             value = _unprefixed_location(value, upstream)

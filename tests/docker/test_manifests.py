@@ -482,6 +482,8 @@ def test_dockerfile_serves_the_asgi_app_on_8000_with_a_healthcheck():
         "--proxy-headers",
         "--ws",
         "websockets",
+        "--ws-per-message-deflate",
+        "false",
     ]
     assert "/healthz" in instructions["HEALTHCHECK"]
     assert "curl" not in instructions["HEALTHCHECK"]

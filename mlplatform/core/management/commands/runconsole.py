@@ -19,6 +19,26 @@ from django.core.management.base import BaseCommand
 GRACE_SECONDS = 10
 
 
+def web_server_options(*, host: str, port: int) -> list[str]:
+    """uvicorn's arguments for the console (benchmarks/notebooks.py serves it with the same)."""
+    return [
+        "mlplatform.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        # The notebook proxy refuses some WebSockets before the handshake; uvicorn's
+        # default implementation logs an error for each (Kludex/uvicorn#3138), this one not.
+        "--ws",
+        "websockets",
+        # Jupyter's server compresses no WebSocket message by default, nor then does its proxy:
+        # compressing costs both ends CPU on each message (a keystroke, a line of output).
+        "--ws-per-message-deflate",
+        "false",
+        "--no-access-log" if settings.LOG_FORMAT == "json" else "--access-log",
+    ]
+
+
 class Command(BaseCommand):
     help = "Run the web server (ASGI), a Celery worker and beat together."
 
@@ -34,21 +54,7 @@ class Command(BaseCommand):
             env["REDIS_URL"] = f"unix://{broker.socket_file}"
         python = sys.executable
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "mlplatform.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                # The notebook proxy refuses some WebSockets before the handshake; uvicorn's
-                # default implementation logs an error for each (Kludex/uvicorn#3138), this one not.
-                "--ws",
-                "websockets",
-                "--no-access-log" if settings.LOG_FORMAT == "json" else "--access-log",
-            ],
+            "web": [python, "-m", "uvicorn", *web_server_options(host=host, port=port)],
             "worker": [
                 python,
                 "-m",
