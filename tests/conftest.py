@@ -141,14 +141,17 @@ def google_api(live_server, token_for, seeded_catalog) -> Callable:
 
 @pytest.fixture
 def local_compute(settings, tmp_path):
-    """The local backend (the embedded default's) under a fresh data folder, without GPUs."""
+    """The local backend (the embedded default's) under a fresh data folder, without GPUs; no
+    process it started (a JupyterLab, a trainer) outlives the test, failed or not."""
     from mlplatform.compute import backends
 
     settings.DATA_DIR = tmp_path
     settings.COMPUTE_BACKEND = "local"
     settings.LOCAL_GPUS = "0"  # whatever this machine has: CPU workloads only
     backends.get_backend.cache_clear()
-    yield backends.get_backend()
+    backend = backends.get_backend()
+    yield backend
+    backend.collect_garbage(set())
     backends.get_backend.cache_clear()
 
 

@@ -35,8 +35,7 @@ pytestmark = [
 def team(project, celery_worker, images, notebook_compute):
     quota(project, "cpu", nominal_cpu=4, nominal_memory_gib=16)
     quota(project, "nvidia-tesla-t4", nominal_gpus=2, nominal_cpu=8, nominal_memory_gib=32)
-    yield project
-    notebook_compute.collect_garbage(set())  # no JupyterLab outlives its test
+    return project
 
 
 def _wait_for_state(page, state: str, timeout: float = 120) -> None:

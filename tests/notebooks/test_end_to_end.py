@@ -28,8 +28,7 @@ JUPYTERLAB_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 
 @pytest.fixture
 def team(project, celery_worker, images, notebook_compute):
-    yield project
-    notebook_compute.collect_garbage(set())  # no JupyterLab outlives its test
+    return project
 
 
 def wait(client, name: str, states: set[str], timeout: float = 90) -> dict:
