@@ -189,11 +189,20 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ML platform console API",
-    "DESCRIPTION": "Projects, members, API tokens and GPU quotas. "
-    "Authenticate with `Authorization: Bearer <token>`.",
+    "DESCRIPTION": "Projects, members, API tokens, GPU flavors and quotas, storage connections and "
+    "objects, workloads and queues, and notebooks. Authenticate with `Authorization: Bearer <token>`. "
+    "The Google-compatible APIs (`/v1/` ml, `/v2/` notebooks) follow Google's discovery documents.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["mlplatform.core.authentication.native_api_only"],
+    "ENUM_NAME_OVERRIDES": {
+        "WorkloadStateEnum": "mlplatform.compute.models.Workload.State",
+        "WorkloadKindEnum": "mlplatform.compute.models.Workload.Kind",
+        "NotebookStateEnum": "notebooks_app.models.Notebook.State",
+        "JobStateEnum": "training_app.models.Job.State",
+        "StorageKindEnum": "mlplatform.storage.models.StorageConnection.Kind",
+    },
     # Swagger UI's assets come from drf-spectacular-sidecar: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

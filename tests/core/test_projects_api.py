@@ -158,3 +158,6 @@ def test_openapi_schema_lists_the_native_api(api, admin_user):
     assert {"/api/projects/", "/api/projects/{project}/members/", "/api/tokens/", "/api/flavors/"} <= set(
         paths
     )
+    assert not [path for path in paths if not path.startswith("/api/")]  # Google's have discovery docs
+    schemes = response.json()["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer"}
