@@ -68,7 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,16 +133,16 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_COLLECTED = env.bool("STATIC_COLLECTED", default=False)
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(DATA_DIR / "static")))
 if not STATIC_COLLECTED:
-    STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing one
+    STATIC_ROOT.mkdir(exist_ok=True)  # ServeStatic warns about a missing one
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
         if STATIC_COLLECTED
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
+SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
 
 # --- Redis and Celery -------------------------------------------------------------------
 # Without REDIS_URL, `manage.py runconsole` starts an embedded Redis and passes its socket on.
