@@ -12,9 +12,13 @@ import sys
 # of the user's would shadow the standard library's in the server.
 sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]
 
+import atexit  # noqa: E402
 import hashlib  # noqa: E402
 import hmac  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 
 from jupyter_server.auth.identity import IdentityProvider, User  # noqa: E402
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection  # noqa: E402
@@ -24,6 +28,7 @@ TOKEN_SHA256_ENV = "MLPLATFORM_NOTEBOOK_TOKEN_SHA256"
 # Where the proxy puts the token when `Authorization` is taken: the Kubernetes API server's service
 # proxy authenticates the console with that header and removes it (specs.TOKEN_HEADER).
 TOKEN_HEADER = "X-MLPlatform-Notebook-Token"
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
 
 
 class ProxyTokenIdentityProvider(IdentityProvider):
@@ -71,16 +76,30 @@ class NoDelayKernelConnection(ZMQChannelsWebsocketConnection):
         return super().connect()
 
 
+def without_announcements() -> None:
+    """JupyterLab's announcements plugin asks every new user about a news feed: the platform keeps
+    the image up to date, so it is disabled, in page config of our own (JUPYTER_CONFIG_PATH adds
+    to the image's configuration; `jupyter labextension disable` writes the same file)."""
+    config_dir = tempfile.mkdtemp(prefix="mlplatform-jupyter-")
+    atexit.register(shutil.rmtree, config_dir, True)
+    os.makedirs(os.path.join(config_dir, "labconfig"))
+    with open(os.path.join(config_dir, "labconfig", "page_config.json"), "w") as page_config:
+        json.dump({"disabledExtensions": {ANNOUNCEMENTS: True}}, page_config)
+    paths = [config_dir, *filter(None, os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep))]
+    os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
+
+
 def main(argv: list[str]) -> int:
     if not os.environ.get(TOKEN_SHA256_ENV):
         sys.exit(f"{TOKEN_SHA256_ENV} is not set: refusing to start a server nobody could reach")
+    without_announcements()
     from jupyterlab.labapp import LabApp
 
     LabApp.launch_instance(
         argv=[
             f"--ServerApp.identity_provider_class={__name__}.ProxyTokenIdentityProvider",
             f"--ServerApp.kernel_websocket_connection_class={__name__}.NoDelayKernelConnection",
-            # The platform keeps the image up to date; nobody is asked about news feeds or updates.
+            # No calls out for news or updates either.
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             *argv,

@@ -214,7 +214,8 @@ def test_from_outside_the_cluster_jupyterlab_works_through_the_api_servers_servi
     assert 'src="/notebooks/team-a/lab/static/' in page.text  # the API server's prefix is gone again
     assert "/api/v1/namespaces" not in page.text
     config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page.text, re.S)[1])
-    assert config["news"] == {"disabled": True}  # no "official Jupyter news?" toast
+    assert config["news"] == {"disabled": True}
+    assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]  # no news toast
     assert root.headers["Location"].startswith("/notebooks/team-a/lab/")
     assert saved.status_code == 201
     assert read["content"] == "kept"
