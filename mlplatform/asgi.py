@@ -4,6 +4,7 @@
 everything else to Django.
 """
 
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,9 +13,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
 
 django_application = get_asgi_application()
 
-from notebooks_app.proxy import PREFIX, NotebookProxy  # noqa: E402 - needs Django set up
+from django.conf import settings  # noqa: E402
+
+from notebooks_app.proxy import PREFIX, NotebookProxy, QuietNotebookTraffic  # noqa: E402 - needs Django set up
 
 notebook_proxy = NotebookProxy()
+if settings.LOG_LEVEL.upper() != "DEBUG":
+    logging.getLogger("uvicorn.access").addFilter(QuietNotebookTraffic())
 
 
 async def application(scope, receive, send):

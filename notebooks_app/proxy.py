@@ -17,6 +17,7 @@ import contextlib
 import functools
 import html
 import json
+import logging
 import ssl
 import time
 import weakref
@@ -64,6 +65,18 @@ NOT_TOWARD_JUPYTER_WEBSOCKET = NOT_TOWARD_JUPYTER | {
 NOT_TOWARD_CALLER = HOP_BY_HOP | {b"set-cookie", b"date", b"server"}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SETTLING = {"QUEUED", "PROVISIONING", "STARTING", "STOPPING"}  # states the 503 page refreshes in
+
+
+class QuietNotebookTraffic(logging.Filter):
+    """Leaves what the proxy forwarded successfully out of the web server's access log: JupyterLab
+    polls its server every few seconds per open tab, and Jupyter logs its own requests. Refusals
+    and errors (4xx, 5xx) stay; LOG_LEVEL=DEBUG keeps everything."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or len(args) != 5:  # uvicorn's: client, method, path, version, status
+            return True
+        return not (str(args[2]).startswith(PREFIX) and isinstance(args[4], int) and args[4] < 400)
 
 
 class NotebookProxy:

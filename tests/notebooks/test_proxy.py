@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import zlib
 
 import pytest
 
 from mlplatform.compute.backends.base import Endpoint
 from notebooks_app.proxy import (
+    QuietNotebookTraffic,
     _credential,
     _cross_site,
     _headers,
@@ -166,3 +168,18 @@ def test_a_page_in_an_encoding_the_api_server_does_not_rewrite_passes_as_it_is()
 
     assert sent == b"\x1b\x2b-brotli"
     assert headers[b"content-encoding"] == b"br"
+
+
+def access(path: str, status: int) -> logging.LogRecord:
+    args = ("127.0.0.1:50000", "GET", path, "1.1", status)
+    return logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+
+
+def test_the_access_log_keeps_the_consoles_requests_and_the_proxys_refusals_not_jupyterlabs_polling():
+    quiet = QuietNotebookTraffic()
+
+    assert not quiet.filter(access("/notebooks/team-a/lab/api/kernels?1700000000", 200))
+    assert quiet.filter(access("/notebooks/team-a/lab/api/kernels", 404))
+    assert quiet.filter(access("/notebooks/team-a/lab/lab", 503))
+    assert quiet.filter(access("/api/projects/team-a/notebooks/", 200))
+    assert quiet.filter(logging.LogRecord("uvicorn.error", logging.INFO, "", 0, "started", None, None))
