@@ -1,7 +1,8 @@
 from django.contrib import admin
 
+from mlplatform.compute.admission import Amounts
 from mlplatform.quotas.models import AcceleratorType, Cohort, Flavor, MachineType, ProjectQuota
-from mlplatform.quotas.selectors import Resources, usage_by_flavor
+from mlplatform.quotas.selectors import usage_by_flavor
 from mlplatform.quotas.services import QUOTA_FIELDS
 
 
@@ -59,7 +60,7 @@ class ProjectQuotaInline(admin.TabularInline):
 
     @admin.display(description="in use (GPUs / vCPUs / GiB)")
     def in_use(self, quota: ProjectQuota) -> str:
-        used = self._usage.get(quota.flavor.name, Resources()) if quota.pk else Resources()
+        used = self._usage.get(quota.flavor.name, Amounts()) if quota.pk else Amounts()
         return f"{used.gpus} / {used.cpu:g} / {used.memory_gib:g}"
 
 
