@@ -508,8 +508,7 @@ def _check_storage(project: Project, names: tuple[str, ...]) -> None:
 def _wiring(project: Project, connections: tuple[str, ...] | None) -> Wiring:
     from mlplatform.storage.wiring import workload_storage
 
-    storage = workload_storage(project=project, connections=connections)
-    return Wiring(env=storage.env, secret_env=storage.secret_env, files=storage.files)
+    return workload_storage(project=project, connections=connections)
 
 
 def _request_admission() -> None:

@@ -7,26 +7,19 @@ manifest) or into a local process's environment and a private folder; `env` is p
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from mlplatform.compute.backends.base import Wiring  # pure: what backends take
 from mlplatform.core.models import Project
 from mlplatform.storage.models import StorageConnection
 
-CREDENTIALS_DIR = "/var/run/mlplatform/storage"
-
-
-@dataclass(frozen=True)
-class StorageWiring:
-    env: dict[str, str] = field(default_factory=dict)
-    secret_env: dict[str, str] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)  # file name under credentials_dir -> content
+CREDENTIALS_DIR = Wiring.files_dir  # where backends put the key files
 
 
 def workload_storage(
     *, project: Project, connections: Collection[str] | None = None, credentials_dir: str = CREDENTIALS_DIR
-) -> StorageWiring:
+) -> Wiring:
     """The wiring for the project's connections (those named in `connections`, else all); the
     default connection wins where a variable can name only one store (AWS_* and
     GOOGLE_APPLICATION_CREDENTIALS), else the first by name."""
@@ -66,4 +59,4 @@ def workload_storage(
         # Every S3 connection as a named profile, for scripts that reach more than one store.
         files["aws-credentials"] = "\n".join(profiles)
         env["AWS_SHARED_CREDENTIALS_FILE"] = f"{credentials_dir}/aws-credentials"
-    return StorageWiring(env=env, secret_env=secret_env, files=files)
+    return Wiring(env=env, secret_env=secret_env, files=files, files_dir=credentials_dir)

@@ -77,7 +77,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Wiring:
-    """Storage access for the replicas (see mlplatform.storage.wiring.StorageWiring): `env` may be
+    """Storage access for the replicas (mlplatform.storage.wiring makes it): `env` may be
     written anywhere; `secret_env` and `files` only into a Secret or a private folder."""
 
     env: Mapping[str, str] = field(default_factory=dict)
