@@ -476,6 +476,7 @@ def _replica_rows(status: WorkloadStatus) -> list[dict]:
             "restarts": r.restarts,
             "message": r.message,
             "stage": r.stage.value if r.stage else None,
+            "address": r.address,
         }
         for r in status.replicas
     ]

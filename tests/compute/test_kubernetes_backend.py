@@ -279,6 +279,8 @@ def test_status_follows_a_job_from_pending_to_succeeded(backend, kube):
         ("worker", 0, Phase.RUNNING),
         ("worker", 1, Phase.RUNNING),
     ]
+    # Addresses as MLPLATFORM_CLUSTER names them: the pods' DNS names under the headless Service
+    assert running.replicas[2].address == f"{job(ref, 'worker')}-1.{ref.key}:2222"
     assert running.started_at is not None
 
     kube.kubelet.finish_job(NS, job(ref, "chief"))

@@ -144,6 +144,7 @@ def test_a_batch_of_two_groups_runs_with_expanded_env_and_the_cluster(backend, t
     worker = seen["worker-1"]["env"]
     assert worker["MLPLATFORM_CLUSTER"] == seen["master-0"]["env"]["MLPLATFORM_CLUSTER"]
     assert cluster["worker"][1] == f"127.0.0.1:{worker['MLPLATFORM_PORT']}"
+    assert [r.address for r in status.replicas] == addresses  # what the console shows, e.g. in TF_CONFIG
     assert worker["MLPLATFORM_WORKLOAD"] == ref.id
     assert (worker["MLPLATFORM_REPLICA_ROLE"], worker["MLPLATFORM_REPLICA_INDEX"]) == ("worker", "1")
     assert worker["GREETING"] == "hello worker s3://bucket"

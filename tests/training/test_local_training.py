@@ -19,6 +19,7 @@ from mlplatform.compute.tasks import sync_workloads
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from tests.factories import quota
+from training_app.models import Job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("real-worker")]
 
@@ -111,7 +112,7 @@ def wait(jobs, name: str, states: set[str], timeout: float = 120) -> dict:
         time.sleep(0.5)
 
 
-def test_a_master_and_two_workers_run_the_package_and_see_tf_config(team, jobs, settings):
+def test_a_master_and_two_workers_run_the_package_and_see_tf_config(team, jobs, settings, client, member):
     body = {"jobId": "mnist", "trainingInput": custom(workerType="n1-standard-4", workerCount="2")}
     jobs.create(parent="projects/team-a", body=body).execute()
 
@@ -132,6 +133,10 @@ def test_a_master_and_two_workers_run_the_package_and_see_tf_config(team, jobs, 
     assert configs["tf_config-worker-1"]["TF_CONFIG"]["cluster"] == master["cluster"]
     assert {c["RANK"] for c in configs.values()} == {"0", "1", "2"}
     assert {c["WORLD_SIZE"] for c in configs.values()} == {"3"}
+    # The job's page shows the TF_CONFIG each replica really had, addresses included
+    client.force_login(member(Role.VIEWER))
+    shown = dict(client.get(Job.objects.get(job_id="mnist").get_absolute_url()).context["tf_configs"])
+    assert json.loads(shown["worker-1"])["cluster"] == master["cluster"]
 
 
 def test_a_failing_module_fails_the_job_with_its_exit_code_and_last_line(team, jobs):

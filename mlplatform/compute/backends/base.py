@@ -112,6 +112,7 @@ class ReplicaStatus:
     restarts: int = 0
     message: str = ""  # plain words: "pulling image", "exit code 3", "OOMKilled"
     stage: Stage | None = None  # how far a replica that has not ended got; None: not known
+    address: str = ""  # host:port its peers reach it at (as in MLPLATFORM_CLUSTER), once known
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,19 @@ def _replica(role: str, index: int, pod: dict) -> ReplicaStatus:
         ready = bool(containers) and containers[0].get("ready")
         message = "" if ready else "not ready"
         stage = Stage.READY if ready else Stage.STARTING
-    return ReplicaStatus(role, index, phase, exit_code, restarts, message, stage)
+    return ReplicaStatus(role, index, phase, exit_code, restarts, message, stage, _address(pod))
+
+
+def _address(pod: dict) -> str:
+    """The pod's DNS name under its workload's headless Service and its first port, as
+    MLPLATFORM_CLUSTER names batch replicas; "" for pods without a subdomain (services, notebooks:
+    their peers use the Service)."""
+    spec = pod.get("spec") or {}
+    if not spec.get("subdomain"):
+        return ""
+    ports = (spec.get("containers") or [{}])[0].get("ports") or [{}]
+    port = ports[0].get("containerPort", manifests.DEFAULT_PORT)
+    return f"{spec.get('hostname') or pod['metadata']['name']}.{spec['subdomain']}:{port}"
 
 
 def _failure(job: dict, by_replica: dict[tuple[str, int], dict]) -> str:

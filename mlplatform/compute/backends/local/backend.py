@@ -563,6 +563,7 @@ def _replica_status(
         message=record.get("reason") or "",
         # Nothing to schedule or pull here: a process starts at once.
         stage={Phase.PENDING: Stage.STARTING, Phase.RUNNING: Stage.READY}.get(phase),
+        address=f"{LOOPBACK}:{replica['port']}" if replica.get("port") else "",
     )
     return status, _when(record.get("started_at")), _when(record.get("finished_at"))
 
