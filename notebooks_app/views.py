@@ -36,8 +36,9 @@ STAGE_STEPS = {
     Stage.SCHEDULING: SCHEDULED,
     Stage.PULLING: PULLED,
     Stage.STARTING: STARTED,
-    Stage.READY: STARTED,
+    Stage.READY: STARTED,  # ready in its pod, not yet seen by the status sync
 }
+LOCAL_STEPS = {SCHEDULED: "this machine", PULLED: "nothing to pull on the local backend"}
 PROGRESS = (State.QUEUED, State.PROVISIONING)  # the first steps, one state each
 
 
@@ -162,14 +163,19 @@ def spawn_steps(notebook: Notebook) -> list[Step]:
         current = 0 if workload.admitted_at is None else stage or started
     else:
         current = PROGRESS.index(state)
-    local = workload.backend == "local"
     position = f"position {notebook.queue_position} in the queue · " if notebook.queue_position else ""
     message = replica.get("message") or ""
-    here = {SCHEDULED: "this machine", PULLED: "nothing to pull on the local backend"}
+
+    def on_the_node(step: int) -> str:
+        if workload.backend == "local" and current > step:
+            return LOCAL_STEPS[step]
+        return message if current == step else ""  # the scheduler's or the kubelet's words
+
     details = [
         f"{position}{workload.reason}" if state == State.QUEUED else "",
         "quota reserved, handed to the backend" if current >= 1 else "",
-        *(here[step] if local and current > step else message if current == step else "" for step in here),
+        on_the_node(SCHEDULED),
+        on_the_node(PULLED),
         (message or "starting") if current == STARTED and state != State.FAILED else "",
         "JupyterLab answers through the proxy" if state == State.ACTIVE else "",
     ]
