@@ -6,6 +6,10 @@ sends the notebook's secret (`Authorization: token ...`) instead of the caller's
 no cookies; toward the caller it sends no cookie of Jupyter's. Jupyter itself keeps no token that
 a page could show (jupyter_launch.py), so the secret never reaches a browser.
 
+A notebook in a cluster the console is outside of is reached through the Kubernetes API server's
+service proxy (`Endpoint.via_api_server`): the cluster's credentials go in `Authorization`, the
+secret in a header of its own, and the API server's path prefix comes off pages and redirects.
+
 Per request: one dictionary look-up while the caller's route is cached (ROUTE_TTL seconds; database
 work happens off the event loop), and one pooled connection per process to the notebook's server.
 """
