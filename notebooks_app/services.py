@@ -23,6 +23,7 @@ from mlplatform.core.models import Project
 from mlplatform.core.validators import dns_label_problem
 from mlplatform.quotas.models import Flavor
 from mlplatform.storage.models import StorageConnection
+from mlplatform.storage.selectors import connections_list, connections_named
 from notebooks_app.models import Notebook, NotebookImage, default_location, new_secret
 from notebooks_app.specs import RESERVED_ENV_PREFIXES, notebook_spec
 
@@ -297,18 +298,11 @@ def _shape(
 
 def _connections(project: Project, names: Sequence[str] | None) -> list[StorageConnection]:
     """The project's connections by name (all of them for None); an unknown name is refused."""
-    connections = StorageConnection.objects.filter(project=project)
     if names is None:
-        return list(connections)
+        return list(connections_list(project=project))
     if isinstance(names, str) or not all(isinstance(name, str) for name in names):
         raise ApplicationError("must be a list of connection names.", field="storage_connections")
-    found = list(connections.filter(name__in=names))
-    if missing := sorted(set(names) - {c.name for c in found}):
-        raise ApplicationError(
-            f"this project has no storage connection {', '.join(repr(n) for n in missing)}.",
-            field="storage_connections",
-        )
-    return found
+    return connections_named(project=project, names=names, field="storage_connections")
 
 
 def _image(name: str | None) -> NotebookImage:

@@ -74,7 +74,9 @@ def workload_submit(
                 field=f"groups[{i}].resources.gpus",
             )
     if spec.storage is not None:
-        _check_storage(project, spec.storage)
+        from mlplatform.storage.selectors import connections_named
+
+        connections_named(project=project, names=spec.storage, field="storage")
     _check_ever_admissible(project, requests)
 
     with transaction.atomic():
@@ -493,17 +495,6 @@ def workload_flavors(workload: Workload) -> dict[str, FlavorInfo]:
         )
         for f in Flavor.objects.filter(name__in=names)
     }
-
-
-def _check_storage(project: Project, names: tuple[str, ...]) -> None:
-    from mlplatform.storage.models import StorageConnection
-
-    known = StorageConnection.objects.filter(project=project, name__in=names).values_list("name", flat=True)
-    if missing := sorted(set(names) - set(known)):
-        raise ApplicationError(
-            f"this project has no storage connection {', '.join(repr(name) for name in missing)}.",
-            field="storage",
-        )
 
 
 def _wiring(project: Project, connections: tuple[str, ...] | None) -> Wiring:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from django.db.models import QuerySet
 
@@ -20,6 +20,17 @@ PROBE_PREFIX = ".mlplatform-connection-test/"
 
 def connections_list(*, project: Project) -> QuerySet[StorageConnection]:
     return StorageConnection.objects.filter(project=project).order_by("-is_default", "name")
+
+
+def connections_named(*, project: Project, names: Collection[str], field: str) -> list[StorageConnection]:
+    """The project's connections called `names`; a name it does not have is refused at `field`."""
+    found = list(connections_list(project=project).filter(name__in=names))
+    if missing := sorted(set(names) - {connection.name for connection in found}):
+        raise ApplicationError(
+            f"this project has no storage connection {', '.join(repr(name) for name in missing)}.",
+            field=field,
+        )
+    return found
 
 
 def connection_get(*, project: Project, name: str) -> StorageConnection:
