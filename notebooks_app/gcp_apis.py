@@ -19,7 +19,7 @@ from mlplatform.gcp.paging import page_size_from, paginate
 from mlplatform.gcp.proto import timestamp
 from mlplatform.gcp.views import GoogleApiView
 from mlplatform.gcp.views import operation_json as ml_operation_json
-from notebooks_app import workbench
+from notebooks_app import selectors, workbench
 from notebooks_app.models import Notebook
 
 OPERATION_METADATA = f"{workbench.API}.OperationMetadata"
@@ -91,17 +91,18 @@ class InstanceListApi(WorkbenchApi):
     def get(self, request: Request, project: str, location: str) -> Response:
         """instances.list of one location, or of all of them for `locations/-`."""
         if location == ALL_LOCATIONS:
-            obj, notebooks = self.project(project), Notebook.objects.all()
+            obj = self.project(project)
+            notebooks = selectors.notebooks_in(project=obj)
         else:
             obj, location = self.location(project, location)
-            notebooks = Notebook.objects.filter(location=location)
+            notebooks = selectors.notebooks_in(project=obj, location=location)
         params = request.query_params
         if params.get("orderBy"):
             raise ApplicationError("ordering is not supported; instances come newest first.", field="orderBy")
         if params.get("filter"):
             raise ApplicationError("filtering instances is not supported.", field="filter")
         page = paginate(
-            notebooks.filter(project=obj).select_related("project", "owner", "image", "flavor", "workload"),
+            notebooks,
             page_size=page_size_from(params.get("pageSize")),
             page_token=params.get("pageToken", ""),
             time_field="created_at",

@@ -19,12 +19,22 @@ from notebooks_app.specs import PORT, ROLE, TOKEN_HEADER
 
 def notebooks_list(*, project: Project) -> list[Notebook]:
     """The project's notebooks, newest first, queued ones with their queue positions."""
-    return _with_positions(_notebooks().filter(project=project))
+    return _with_positions(notebooks_in(project=project))
+
+
+def notebooks_in(*, project: Project, location: str | None = None) -> QuerySet[Notebook]:
+    """The project's notebooks (of one location, where given), with what pages and APIs show."""
+    notebooks = _notebooks().filter(project=project)
+    return notebooks if location is None else notebooks.filter(location=location)
+
+
+def notebook_find(*, project: Project, name: str) -> Notebook | None:
+    return _notebooks().filter(project=project, name=name).first()
 
 
 def notebook_get(*, project: Project, name: str) -> Notebook:
     """Raises NOT_FOUND."""
-    notebook = _notebooks().filter(project=project, name=name).first()
+    notebook = notebook_find(project=project, name=name)
     if notebook is None:
         raise ApplicationError(f"Notebook '{name}' was not found.", code=ErrorCode.NOT_FOUND)
     return _with_positions([notebook])[0]

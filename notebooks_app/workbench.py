@@ -222,11 +222,7 @@ def operation_refresh(operation: Operation, console_url: str) -> Operation:
 
 def _target(operation: Operation) -> Notebook | None:
     """The notebook an instance operation works on, if it still exists."""
-    return (
-        Notebook.objects.select_related("project", "owner", "image", "flavor", "workload")
-        .filter(project=operation.project, name=operation.target.rsplit("/", 1)[1])
-        .first()
-    )
+    return selectors.notebook_find(project=operation.project, name=operation.target.rsplit("/", 1)[1])
 
 
 def _succeeded(operation: Operation, notebook: Notebook, console_url: str) -> Operation:
