@@ -18,7 +18,6 @@ pre-pulled image.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROUNDS = 3
@@ -119,33 +118,15 @@ def run(database_url: str) -> dict:
 
 def start_directly() -> float:
     """Seconds from starting the notebook's own JupyterLab command until its API answers."""
-    from mlplatform.compute.envexpand import expand
-    from notebooks_app.specs import notebook_spec
+    from notebooks_app.specs import base_path
+    from tests.notebooks.jupyter import start_jupyterlab
 
     home = tempfile.mkdtemp(prefix="mlplatform-bench-home-")
     port = _free_port()
-    spec = notebook_spec(
-        project="bench",
-        name="direct",
-        image="",
-        flavor="cpu",
-        gpus=0,
-        cpu=Decimal(1),
-        memory_gib=Decimal(1),
-        home_size_gib=1,
-        env={},
-        token_sha256=hashlib.sha256(b"direct").hexdigest(),
-        user="bench",
-        backend="local",
-    )
-    group = spec.groups[0]
-    env = {**os.environ, "MLPLATFORM_PORT": str(port), "MLPLATFORM_VOLUME_HOME": home}
-    env |= {**group.env, "HOME": home}
-    argv = [expand(arg, env) for arg in (*group.command, *group.args)]
     started = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_jupyterlab(project="bench", name="direct", secret="direct", port=port, home=Path(home))
     try:
-        _wait_for(f"http://127.0.0.1:{port}{group.readiness_path}", {})
+        _wait_for(f"http://127.0.0.1:{port}{base_path('bench', 'direct')}api", {})
         return time.perf_counter() - started
     finally:
         process.terminate()

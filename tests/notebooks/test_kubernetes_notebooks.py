@@ -6,12 +6,9 @@ cluster reaches the notebook's real JupyterLab through the API server's service 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import socket
-import subprocess
 import time
 import uuid
 
@@ -22,13 +19,13 @@ from websockets.sync.client import connect
 from mlplatform.compute.backends import get_backend
 from mlplatform.compute.backends.base import LABEL_PROJECT, LABEL_WORKLOAD
 from mlplatform.compute.backends.kubernetes import manifests
-from mlplatform.compute.envexpand import expand
 from mlplatform.compute.services import admission_pass, workload_start, workload_stop, workloads_sync
 from mlplatform.storage.services import storage_connection_create
 from notebooks_app.models import Notebook
 from notebooks_app.services import notebook_create, notebook_delete, notebook_finish_delete, notebook_stop
-from notebooks_app.specs import PORT, notebook_spec
+from notebooks_app.specs import PORT
 from tests.factories import quota
+from tests.notebooks.jupyter import start_jupyterlab
 
 
 def ours(kube, kind: str, workload_id: str) -> list[dict]:
@@ -137,29 +134,15 @@ def jupyter_in_the_pod(tmp_path):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        group = notebook_spec(
-            project=notebook.project.slug,
-            name=notebook.name,
-            image="",
-            flavor="cpu",
-            gpus=0,
-            cpu=notebook.cpu,
-            memory_gib=notebook.memory_gib,
-            home_size_gib=1,
-            env={},
-            token_sha256=hashlib.sha256(notebook.secret.encode()).hexdigest(),
-            user="jovyan",
-            backend="local",
-        ).groups[0]
-        env = {
-            **os.environ,
-            **group.env,
-            "MLPLATFORM_PORT": str(port),
-            "MLPLATFORM_VOLUME_HOME": str(tmp_path),
-        }
-        env["HOME"] = str(tmp_path)
-        argv = [expand(arg, env) for arg in (*group.command, *group.args)]
-        processes.append(subprocess.Popen(argv, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL))
+        processes.append(
+            start_jupyterlab(
+                project=notebook.project.slug,
+                name=notebook.name,
+                secret=notebook.secret,
+                port=port,
+                home=tmp_path,
+            )
+        )
         return f"127.0.0.1:{port}"
 
     yield start
