@@ -19,6 +19,7 @@ from mlplatform.compute.tasks import sync_workloads
 from mlplatform.core.models import Role
 from notebooks_app.models import Notebook
 from tests.factories import quota
+from tests.notebooks.jupyter import execute
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("real-worker")]
 
@@ -66,29 +67,7 @@ class Caller:
     def run(self, notebook: str, kernel_id: str, code: str, **headers) -> str:
         """Execute `code` over the kernel's WebSocket; returns its result's text/plain."""
         url = f"{self.base.replace('http', 'ws', 1)}/{notebook}/api/kernels/{kernel_id}/channels"
-        msg_id = uuid.uuid4().hex
-        request = {
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": msg_id, "version": "5.3"},
-            "parent_header": {},
-            "metadata": {},
-            "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
-            "buffers": [],
-        }
-        with connect(url, additional_headers={**self.headers, **headers}, open_timeout=30) as ws:
-            ws.send(json.dumps(request))
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                raw = ws.recv(timeout=60)
-                self.seen.append(raw)
-                message = json.loads(raw)
-                if message["parent_header"].get("msg_id") != msg_id:
-                    continue
-                if message["msg_type"] == "execute_result":
-                    return message["content"]["data"]["text/plain"]
-                if message["msg_type"] == "error":
-                    raise AssertionError(message["content"])
-        raise AssertionError(f"no result for {code!r}")
+        return execute(url, {**self.headers, **headers}, code, seen=self.seen)
 
     def refused(self, notebook: str) -> int:
         """The status a WebSocket to the notebook gets, 101 when it gets through."""

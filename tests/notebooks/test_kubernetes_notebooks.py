@@ -10,11 +10,9 @@ import json
 import re
 import socket
 import time
-import uuid
 
 import pytest
 import requests
-from websockets.sync.client import connect
 
 from mlplatform.compute.backends import get_backend
 from mlplatform.compute.backends.base import LABEL_PROJECT, LABEL_WORKLOAD
@@ -25,7 +23,7 @@ from notebooks_app.models import Notebook
 from notebooks_app.services import notebook_create, notebook_delete, notebook_finish_delete, notebook_stop
 from notebooks_app.specs import PORT
 from tests.factories import quota
-from tests.notebooks.jupyter import start_jupyterlab
+from tests.notebooks.jupyter import execute, start_jupyterlab
 
 
 def ours(kube, kind: str, workload_id: str) -> list[dict]:
@@ -202,34 +200,6 @@ def test_from_outside_the_cluster_jupyterlab_works_through_the_api_servers_servi
     assert root.headers["Location"].startswith("/notebooks/team-a/lab/")
     assert saved.status_code == 201
     assert read["content"] == "kept"
-    assert run(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels", auth, "1+1") == "2"
+    assert execute(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels", auth, "1+1") == "2"
     assert cluster.requests.count("proxy") > 0
     assert notebook.secret not in page.text
-
-
-def run(url: str, headers, code: str) -> str:
-    msg_id = uuid.uuid4().hex
-    with connect(url, additional_headers=dict(headers), open_timeout=30) as ws:
-        ws.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": "execute_request",
-                        "session": msg_id,
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "channel": "shell",
-                    "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
-                    "buffers": [],
-                }
-            )
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            message = json.loads(ws.recv(timeout=60))
-            if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "execute_result":
-                return message["content"]["data"]["text/plain"]
-    raise AssertionError(f"no result for {code!r}")
