@@ -24,7 +24,7 @@ def notebooks_list(*, project: Project) -> list[Notebook]:
 
 def notebooks_in(*, project: Project, location: str | None = None) -> QuerySet[Notebook]:
     """The project's notebooks (of one location, where given), with what pages and APIs show."""
-    notebooks = _notebooks().filter(project=project)
+    notebooks = _notebooks().filter(project=project).prefetch_related("storage_connections")
     return notebooks if location is None else notebooks.filter(location=location)
 
 
@@ -45,8 +45,7 @@ def notebook_images() -> QuerySet[NotebookImage]:
 
 
 def _notebooks() -> QuerySet[Notebook]:
-    notebooks = Notebook.objects.select_related("project", "owner", "image", "flavor", "workload", "activity")
-    return notebooks.prefetch_related("storage_connections")
+    return Notebook.objects.select_related("project", "owner", "image", "flavor", "workload", "activity")
 
 
 def _with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:
