@@ -241,9 +241,6 @@ def _replica(role: str, index: int, pod: dict) -> ReplicaStatus:
     exit_code = None
     message = ""
     stage = None
-    scheduled = _condition(pod, "PodScheduled", "True") is not None or bool(
-        pod.get("spec", {}).get("nodeName")
-    )
     if "terminated" in state:
         exit_code = state["terminated"].get("exitCode")
         reason = state["terminated"].get("reason", "")
@@ -255,6 +252,7 @@ def _replica(role: str, index: int, pod: dict) -> ReplicaStatus:
     elif phase == Phase.PENDING:
         unscheduled = _condition(pod, "PodScheduled", "False") or {}
         message = unscheduled.get("message") or unscheduled.get("reason", "")
+        scheduled = bool((pod.get("spec") or {}).get("nodeName")) or _condition(pod, "PodScheduled")
         stage = Stage.PULLING if scheduled else Stage.SCHEDULING
     elif phase == Phase.RUNNING:
         ready = bool(containers) and containers[0].get("ready")
