@@ -76,6 +76,17 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class LocalRun:
+    """What the local backend runs for a group instead of its image: a process of this machine
+    (its Python, a loopback port in `$(MLPLATFORM_PORT)`), with `env` added to the group's. A spec
+    says it once, whatever backend will run it; image backends ignore it."""
+
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReplicaGroup:
     role: str  # master, worker, ps, evaluator, server, notebook
     count: int
@@ -89,6 +100,7 @@ class ReplicaGroup:
     volumes: tuple[Volume, ...] = ()
     readiness_path: str | None = None  # HTTP GET on the first port says the replica is ready
     max_count: int | None = None  # services: autoscale from `count` up to this many
+    local: LocalRun | None = None  # the local backend runs this instead of the image's command
 
 
 @dataclass(frozen=True)
@@ -227,6 +239,17 @@ def _group_from_dict(data: dict) -> ReplicaGroup:
         volumes=tuple(Volume(**volume) for volume in data.get("volumes", ())),
         readiness_path=data.get("readiness_path"),
         max_count=data.get("max_count"),
+        local=_local_from_dict(data.get("local")),
+    )
+
+
+def _local_from_dict(data: dict | None) -> LocalRun | None:
+    if data is None:
+        return None
+    return LocalRun(
+        command=tuple(data.get("command", ())),
+        args=tuple(data.get("args", ())),
+        env=dict(data.get("env") or {}),
     )
 
 

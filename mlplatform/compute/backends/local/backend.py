@@ -201,7 +201,7 @@ class LocalBackend:
             readiness = f"http://{LOOPBACK}:{env['MLPLATFORM_PORT']}/{group.readiness_path.lstrip('/')}"
         policy = spec.failure_policy
         config = {
-            "argv": [expand(arg, env) for arg in (*group.command, *group.args)],
+            "argv": [expand(arg, env) for arg in _argv(group)],
             "env_file": str(env_file),
             "cwd": str(cwd),
             # Like the Kubernetes shapes: Jobs never restart a pod in place, Deployments and
@@ -368,8 +368,14 @@ def _segment(name: str) -> str:
     return name
 
 
+def _argv(group: ReplicaGroup) -> tuple[str, ...]:
+    """The group's local alternative when it has one, else its own command (which must run here)."""
+    run = group.local
+    return (*run.command, *run.args) if run is not None else (*group.command, *group.args)
+
+
 def _check_runnable(group: ReplicaGroup) -> None:
-    if not group.command and not group.args:
+    if not _argv(group):
         raise BackendError(
             f"replica group '{group.role}' has no command: the local backend runs processes on this "
             "machine and ignores the image, so it needs one",
@@ -419,7 +425,8 @@ def _replica_env(
     env |= {_volume_env(volume): str(path) for volume, path in volumes.items()}
     # Paths the replica would see in a container name host folders here.
     homes = {wiring.files_dir: files_dir, **{volume.mount_path: path for volume, path in volumes.items()}}
-    plain = {name: _rehome(value, homes) for name, value in {**wiring.env, **group.env}.items()}
+    extra = group.local.env if group.local is not None else {}
+    plain = {name: _rehome(value, homes) for name, value in {**wiring.env, **group.env, **extra}.items()}
     return env | expand_all(plain, env) | dict(wiring.secret_env)
 
 
