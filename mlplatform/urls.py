@@ -27,7 +27,7 @@ urlpatterns = [
     path("v1/", include("mlplatform.gcp.urls")),
     path("v1/", include("training_app.gcp_urls")),
     path("v2/", include("notebooks_app.gcp_urls")),
-    path("", include("mlplatform.core.urls")),
+    path("", include("mlplatform.console.urls")),
 ]
 
 GOOGLE_PREFIXES = ("/v1/", "/v2/")

@@ -109,17 +109,18 @@ class FlavorChoice:
 
 def flavor_choices(project: Project) -> list[FlavorChoice]:
     """The CPU-only flavor first, then the GPU flavors the project has quota for (or can borrow)."""
-    rows = {row.flavor: row for row in quota_board(projects=[project])}
+    rows = {row.flavor.name: row for row in quota_board(projects=[project])}
     choices = []
     for flavor in Flavor.objects.order_by("-resource_name", "name"):
         row = rows.get(flavor.name)
         if flavor.is_gpu and row is None:
             continue
         amount = "gpus" if flavor.is_gpu else "cpu"
-        nominal = int(getattr(row.nominal, amount)) if row else 0
-        used = int(getattr(row.used, amount)) if row else 0
-        borrowable = int(getattr(row.cohort_can_lend, amount)) if row else 0
-        choices.append(FlavorChoice(flavor, nominal, max(nominal - used, 0) + borrowable, borrowable))
+        if row is None:
+            choices.append(FlavorChoice(flavor, 0, 0, 0))
+            continue
+        nominal, free, borrowable = (int(getattr(a, amount)) for a in (row.nominal, row.free, row.borrowable))
+        choices.append(FlavorChoice(flavor, nominal, free, borrowable))
     return sorted(choices, key=lambda c: c.flavor.is_gpu)
 
 

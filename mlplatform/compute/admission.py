@@ -4,9 +4,9 @@
 Kueue's semantics, with this project's names: a project's quota rows per flavor are its
 ClusterQueue, a flavor is a ResourceFlavor, projects whose quota rows name the same cohort
 lend each other what they do not use, and a Workload (all replicas of a job, a notebook or a
-model version) is admitted all-or-nothing. The module uses the standard library only (no
-Django, no database): the admission task loads the rows, calls `admit` and writes the result
-back; tests drive it with plain dataclasses.
+model version) is admitted all-or-nothing. The module uses the standard library and quotas'
+pure `Amounts` only (no Django, no database): the admission task loads the rows, calls `admit`
+and writes the result back; tests drive it with plain dataclasses.
 
 Quota model (per project x flavor, and per resource: GPUs, vCPUs, memory)
 -------------------------------------------------------------------------
@@ -74,112 +74,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from mlplatform.quotas.amounts import UNLIMITED, Amounts, Limits  # pure, as this module
+
 __all__ = [
     "Admission",
     "AdmissionResult",
     "Amounts",
+    "Headroom",
     "Limits",
     "Pending",
     "QueueingStrategy",
     "Quota",
     "Workload",
     "admit",
+    "headroom",
 ]
 
 _ZERO = Decimal(0)
 _UNITS = ("", " vCPUs", " GiB")  # after a bare number: "uses 6 of 8", "uses 6 of 8 vCPUs"
 
 
-def _decimal(value: object) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, int | str):
-        return Decimal(value)
-    raise TypeError(f"expected a number, got {value!r}")
-
-
-def _integer(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Decimal | float) and value == int(value):
-        return int(value)
-    raise TypeError(f"expected a whole number of GPUs, got {value!r}")
-
-
 class QueueingStrategy(enum.StrEnum):
     STRICT_FIFO = "StrictFIFO"
     BEST_EFFORT_FIFO = "BestEffortFIFO"
-
-
-@dataclass(frozen=True, slots=True)
-class Amounts:
-    """An amount of one flavor: GPUs, vCPUs and memory. `cpu` and `memory_gib` become Decimals."""
-
-    gpus: int = 0
-    cpu: Decimal = _ZERO
-    memory_gib: Decimal = _ZERO
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gpus", _integer(self.gpus))
-        object.__setattr__(self, "cpu", _decimal(self.cpu))
-        object.__setattr__(self, "memory_gib", _decimal(self.memory_gib))
-
-    def __add__(self, other: Amounts) -> Amounts:
-        if not isinstance(other, Amounts):
-            return NotImplemented
-        return Amounts(self.gpus + other.gpus, self.cpu + other.cpu, self.memory_gib + other.memory_gib)
-
-    def __sub__(self, other: Amounts) -> Amounts:
-        if not isinstance(other, Amounts):
-            return NotImplemented
-        return Amounts(self.gpus - other.gpus, self.cpu - other.cpu, self.memory_gib - other.memory_gib)
-
-    def __le__(self, other: Amounts) -> bool:
-        """Every resource at most the other's (a partial order: `not a <= b` does not mean `b <= a`)."""
-        if not isinstance(other, Amounts):
-            return NotImplemented
-        return self.gpus <= other.gpus and self.cpu <= other.cpu and self.memory_gib <= other.memory_gib
-
-    def __ge__(self, other: Amounts) -> bool:
-        if not isinstance(other, Amounts):
-            return NotImplemented
-        return other <= self
-
-    def fits(self, capacity: Amounts) -> bool:
-        """True when this request fits in `capacity`, resource by resource."""
-        return self <= capacity
-
-    @property
-    def is_zero(self) -> bool:
-        return not (self.gpus or self.cpu or self.memory_gib)
-
-    def as_tuple(self) -> tuple[int, Decimal, Decimal]:
-        return (self.gpus, self.cpu, self.memory_gib)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """A borrowing or lending limit per resource; None means no limit."""
-
-    gpus: int | None = None
-    cpu: Decimal | None = None
-    memory_gib: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        if self.gpus is not None:
-            object.__setattr__(self, "gpus", _integer(self.gpus))
-        if self.cpu is not None:
-            object.__setattr__(self, "cpu", _decimal(self.cpu))
-        if self.memory_gib is not None:
-            object.__setattr__(self, "memory_gib", _decimal(self.memory_gib))
-
-    def as_tuple(self) -> tuple[int | None, Decimal | None, Decimal | None]:
-        return (self.gpus, self.cpu, self.memory_gib)
-
-
-UNLIMITED = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +182,18 @@ class _Slot:
             )
         self.kept = tuple(n - lendable for n, lendable in zip(self.nominal, self.lendable, strict=True))
         self.most: tuple = ()  # the most it could ever use; set once the pools are complete
+
+    def room(self, i: int):
+        """The most of resource `i` one more workload could take now, borrowing included: what is
+        left of the part it keeps plus what the pool has free, within its borrowing limit."""
+        u, pool = self.used[i], self.pool
+        if pool is None:
+            return max(self.nominal[i] - u, 0)
+        reach = u + max(self.kept[i] - u, 0) + max(pool.capacity[i] - pool.used[i], 0)
+        limit = self.cap[i]
+        if limit is not None:
+            reach = min(reach, limit)
+        return max(reach - u, 0)
 
     def fits(self, request: tuple, borrow: bool) -> bool:
         used, pool = self.used, self.pool
@@ -378,6 +307,39 @@ def admit(
     for key, slot in slots.items():
         final[key] = Amounts(*slot.used)
     return AdmissionResult(admitted=admitted, pending=pending, usage=final)
+
+
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """What one project may take of one flavor now, as admission counts it."""
+
+    free: Amounts  # the most one more workload could be admitted with, borrowing included
+    borrowable: Amounts  # the part of `free` above what is left of its own nominal quota
+    lendable: Amounts  # what the other members of its cohort could lend it now
+
+
+def headroom(
+    quotas: Iterable[Quota], usage: Mapping[tuple[str, str], Amounts] | None = None
+) -> dict[tuple[str, str], Headroom]:
+    """Per (project, flavor): what a workload could be admitted with now. The same arithmetic
+    as `admit` (cohort pools, lending and borrowing limits, what other members already
+    borrow), so the queue page, the forms and the APIs never promise what admission refuses."""
+    result = {}
+    for key, slot in _build_slots(quotas, usage or {}).items():
+        free = Amounts(*(slot.room(i) for i in (0, 1, 2)))
+        own = Amounts(*slot.nominal) - Amounts(*slot.used)
+        borrowable = (free - own.floor()).floor()
+        lendable = Amounts()
+        if slot.pool is not None:
+            pool_free = [max(c - u, 0) for c, u in zip(slot.pool.capacity, slot.pool.used, strict=True)]
+            # The pool's free part, less what is still this project's own (unused and lendable).
+            mine = [
+                max(min(lend, k + lend - u), 0)
+                for lend, k, u in zip(slot.lendable, slot.kept, slot.used, strict=True)
+            ]
+            lendable = Amounts(*(max(f - m, 0) for f, m in zip(pool_free, mine, strict=True)))
+        result[key] = Headroom(free=free, borrowable=borrowable, lendable=lendable)
+    return result
 
 
 def _strict_projects(strategies: Mapping[str, str]) -> set[str]:
@@ -585,11 +547,7 @@ def _waiting_reason(slot: _Slot, i: int, x: object, cache: dict) -> str:
         if not who:  # lending limits were lowered under the cohort's current usage
             return f"{head} and the rest is in use by its cohort"
         return f"{head} and the rest is lent out in its cohort ({who}) until those workloads finish"
-    kept = slot.kept[i]
-    reach = u + max(pool.capacity[i] - pool.used[i], 0) + max(kept - u, 0)  # the most it can use now
-    if limit is not None:
-        reach = min(reach, limit)
-    can_borrow = max(reach - max(u, n), 0)
+    can_borrow = max(u + slot.room(i) - max(u, n), 0)
     lend = (
         "the cohort has none to lend"
         if not can_borrow

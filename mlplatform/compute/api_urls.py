@@ -15,5 +15,7 @@ urlpatterns = [
         f"{prefix}/workloads/<uuid:workload>/logs/", apis.WorkloadLogsApi.as_view(), name="api-workload-logs"
     ),
     path(f"{prefix}/queue/", apis.QueueApi.as_view(), name="api-queue"),
+    path(f"{prefix}/quotas/", apis.QuotaListApi.as_view(), name="api-quotas"),
+    path(f"{prefix}/quotas/<str:flavor>/", apis.QuotaDetailApi.as_view(), name="api-quota"),
     path("queue/", apis.AdminQueueApi.as_view(), name="api-admin-queue"),
 ]

@@ -1,4 +1,5 @@
-"""Native REST API for workloads and queues (`/api/projects/{p}/workloads/`, `/api/.../queue/`).
+"""Native REST API for workloads, queues and quotas with their use (`/api/projects/{p}/workloads/`,
+`/api/.../queue/`, `/api/.../quotas/`).
 
 Apps submit their workloads through services; this API lets admins and scripts see the queue,
 and run a plain workload (a command on the platform's resources) directly.
@@ -12,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,8 +24,11 @@ from mlplatform.compute.spec import ExitCodeAction, SpecError, WorkloadKind, spe
 from mlplatform.core.apis import ProjectScopedApi
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Role
+from mlplatform.core.selectors import project_get
 from mlplatform.core.streaming import streaming_response
 from mlplatform.core.validators import DNS_LABEL, DNS_LABEL_MAX
+from mlplatform.quotas import services as quota_services
+from mlplatform.quotas.apis import QuotaInput
 
 # --- input: strict, so that pod fields (securityContext, hostPath, ...) cannot slip through ---
 
@@ -155,24 +160,40 @@ class WorkloadDetailOutput(WorkloadOutput):
         fields = [*WorkloadOutput.Meta.fields, "spec", "events"]
 
 
-class QuotaRowOutput(serializers.Serializer):
+class AmountsOutput(serializers.Serializer):
+    gpus = serializers.IntegerField()
+    cpu = serializers.DecimalField(max_digits=12, decimal_places=3)
+    memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3)
+
+
+class LimitsOutput(serializers.Serializer):
+    gpus = serializers.IntegerField(allow_null=True, help_text="null: no limit")
+    cpu = serializers.DecimalField(max_digits=12, decimal_places=3, allow_null=True)
+    memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3, allow_null=True)
+
+
+class QuotaOutput(serializers.Serializer):
+    """One shape wherever quota and its use are reported (the quotas and the queue APIs)."""
+
     project = serializers.CharField()
-    flavor = serializers.CharField()
+    flavor = serializers.CharField(source="flavor.name")
     cohort = serializers.CharField(allow_null=True)
-    nominal_gpus = serializers.IntegerField()
-    used_gpus = serializers.IntegerField()
-    borrowed_gpus = serializers.IntegerField()
-    cohort_can_lend_gpus = serializers.IntegerField()
-    nominal_cpu = serializers.DecimalField(max_digits=10, decimal_places=3)
-    used_cpu = serializers.DecimalField(max_digits=10, decimal_places=3)
-    nominal_memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3)
-    used_memory_gib = serializers.DecimalField(max_digits=12, decimal_places=3)
+    nominal = AmountsOutput()
+    used = AmountsOutput()
+    borrowed = AmountsOutput(help_text="what it uses above its nominal quota")
+    free = AmountsOutput(
+        help_text="the most one more workload could be admitted with now, borrowing included"
+    )
+    borrowable = AmountsOutput(help_text="the part of `free` above what is left of its own quota")
+    cohort_can_lend = AmountsOutput(help_text="what the rest of its cohort could lend it now")
+    borrowing_limit = LimitsOutput()
+    lending_limit = LimitsOutput()
 
 
 class QueueOutput(serializers.Serializer):
     running = WorkloadOutput(many=True)
     pending = WorkloadOutput(many=True)
-    quotas = QuotaRowOutput(many=True)
+    quotas = QuotaOutput(many=True)
     gpu_hours_30_days = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
 
 
@@ -273,6 +294,30 @@ class QueueApi(ProjectApi):
         board["quotas"] = selectors.quota_board(projects=[obj])
         board["gpu_hours_30_days"] = selectors.gpu_hours(project=obj)
         return Response(QueueOutput(board).data)
+
+
+class QuotaListApi(ProjectApi):
+    @extend_schema(
+        responses=QuotaOutput(many=True), summary="The project's quotas, what it uses and may take"
+    )
+    def get(self, request: Request, project: str) -> Response:
+        return Response(QuotaOutput(selectors.quota_board(projects=[self.project(project)]), many=True).data)
+
+
+class QuotaDetailApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=QuotaInput, responses=QuotaOutput, summary="Set the project's quota for a flavor (staff)"
+    )
+    def put(self, request: Request, project: str, flavor: str) -> Response:
+        obj = project_get(slug=project)  # staff manage the quotas of every project
+        serializer = QuotaInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        cohort = values.pop("cohort", None)
+        quota = quota_services.quota_set(project=obj, flavor_name=flavor, cohort_name=cohort, **values)
+        return Response(QuotaOutput(selectors.quota_standing(project=obj, flavor=quota.flavor.name)).data)
 
 
 class AdminQueueApi(APIView):

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from mlplatform.compute.backends.base import WorkloadRef
 from mlplatform.core.models import Project
+from mlplatform.quotas.amounts import Amounts
 from mlplatform.quotas.models import Flavor
 
 
@@ -107,6 +108,10 @@ class WorkloadRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workload}: {self.gpus} x {self.flavor}"
+
+    @property
+    def amounts(self) -> Amounts:
+        return Amounts(self.gpus, self.cpu, self.memory_gib)
 
 
 class WorkloadEvent(models.Model):

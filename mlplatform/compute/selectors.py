@@ -13,6 +13,7 @@ from mlplatform.compute import admission
 from mlplatform.compute.models import Workload, WorkloadRequest
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
+from mlplatform.quotas.amounts import Amounts
 from mlplatform.quotas.models import ProjectQuota
 
 State = Workload.State
@@ -78,7 +79,7 @@ def gpu_hours(*, project: Project, days: int = 30) -> Decimal:
 Key = tuple[str, str]  # (project slug, flavor name)
 
 
-def usage(*, projects: Iterable[Project] | None = None) -> dict[Key, admission.Amounts]:
+def usage(*, projects: Iterable[Project] | None = None) -> dict[Key, Amounts]:
     """What admitted workloads hold, per (project, flavor): one grouped query."""
     rows = WorkloadRequest.objects.filter(workload__state__in=Workload.HOLDING)
     if projects is not None:
@@ -87,36 +88,39 @@ def usage(*, projects: Iterable[Project] | None = None) -> dict[Key, admission.A
         gpus=Sum("gpus"), cpu=Sum("cpu"), memory_gib=Sum("memory_gib")
     )
     return {
-        (row["workload__project__slug"], row["flavor__name"]): admission.Amounts(
+        (row["workload__project__slug"], row["flavor__name"]): Amounts(
             row["gpus"] or 0, row["cpu"] or Decimal(0), row["memory_gib"] or Decimal(0)
         )
         for row in totals
     }
 
 
-def quotas_for_admission(*, projects: Iterable[Project] | None = None) -> list[admission.Quota]:
-    """The quota rows as admission sees them. With `projects`, their rows and those of every
-    project sharing a cohort with them (what they could borrow from)."""
+def _quota_rows(projects: Iterable[Project] | None) -> QuerySet[ProjectQuota]:
+    """Quota rows; with `projects`, theirs and those of every project sharing a cohort with them
+    (what they could borrow from)."""
     rows = ProjectQuota.objects.select_related("project", "flavor", "cohort")
     if projects is not None:
         projects = list(projects)
         cohorts = ProjectQuota.objects.filter(project__in=projects, cohort__isnull=False).values("cohort")
         rows = rows.filter(Q(project__in=projects) | Q(cohort__in=cohorts))
-    return [
-        admission.Quota(
-            project=q.project.slug,
-            flavor=q.flavor.name,
-            nominal=admission.Amounts(q.nominal_gpus, q.nominal_cpu, q.nominal_memory_gib),
-            cohort=q.cohort.name if q.cohort else None,
-            borrowing_limit=admission.Limits(
-                q.gpu_borrowing_limit, q.cpu_borrowing_limit, q.memory_borrowing_limit_gib
-            ),
-            lending_limit=admission.Limits(
-                q.gpu_lending_limit, q.cpu_lending_limit, q.memory_lending_limit_gib
-            ),
-        )
-        for q in rows
-    ]
+    return rows
+
+
+def _admission_quota(q: ProjectQuota) -> admission.Quota:
+    return admission.Quota(
+        project=q.project.slug,
+        flavor=q.flavor.name,
+        nominal=q.nominal,
+        cohort=q.cohort.name if q.cohort else None,
+        borrowing_limit=q.borrowing_limit,
+        lending_limit=q.lending_limit,
+    )
+
+
+def quotas_for_admission(*, projects: Iterable[Project] | None = None) -> list[admission.Quota]:
+    """The quota rows as admission sees them. With `projects`, their rows and those of every
+    project sharing a cohort with them (what they could borrow from)."""
+    return [_admission_quota(q) for q in _quota_rows(projects)]
 
 
 @dataclass
@@ -149,7 +153,7 @@ def admission_inputs() -> AdmissionInputs:
     for workload_id, flavor, gpus, cpu, memory in WorkloadRequest.objects.filter(
         workload__state=State.QUEUED
     ).values_list("workload_id", "flavor__name", "gpus", "cpu", "memory_gib"):
-        requests.setdefault(workload_id, {})[flavor] = admission.Amounts(gpus, cpu, memory)
+        requests.setdefault(workload_id, {})[flavor] = Amounts(gpus, cpu, memory)
     for workload_id, project_id, priority, created_at, max_wait_seconds, reason in queued:
         slug, _, max_minutes = projects[project_id]
         inputs.rows[workload_id] = (created_at, reason)
@@ -206,73 +210,58 @@ def workload_log_tail(*, workload: Workload, role: str, index: int, lines: int =
 
 
 @dataclass(frozen=True)
-class QuotaRow:
-    project: str
-    flavor: str
-    cohort: str | None
-    nominal: admission.Amounts
-    used: admission.Amounts
-    cohort_can_lend: admission.Amounts
+class QuotaStanding:
+    """One quota row with what its project holds and what it could take now. `headroom` is
+    admission's own arithmetic (admission.headroom), so no page or API promises more than
+    admission would grant."""
+
+    quota: ProjectQuota
+    used: Amounts
+    headroom: admission.Headroom
+
+    project = property(lambda self: self.quota.project.slug)
+    flavor = property(lambda self: self.quota.flavor)
+    cohort = property(lambda self: self.quota.cohort.name if self.quota.cohort else None)
+    nominal = property(lambda self: self.quota.nominal)
+    borrowing_limit = property(lambda self: self.quota.borrowing_limit)
+    lending_limit = property(lambda self: self.quota.lending_limit)
+    free = property(lambda self: self.headroom.free)  # one more workload could get this much now
+    borrowable = property(lambda self: self.headroom.borrowable)  # of `free`, above its own quota
+    cohort_can_lend = property(lambda self: self.headroom.lendable)
 
     @property
-    def borrowed(self) -> admission.Amounts:
-        return admission.Amounts(
-            max(self.used.gpus - self.nominal.gpus, 0),
-            max(self.used.cpu - self.nominal.cpu, 0),
-            max(self.used.memory_gib - self.nominal.memory_gib, 0),
-        )
-
-    # Flat names for serializers and templates.
-    nominal_gpus = property(lambda self: self.nominal.gpus)
-    used_gpus = property(lambda self: self.used.gpus)
-    borrowed_gpus = property(lambda self: self.borrowed.gpus)
-    cohort_can_lend_gpus = property(lambda self: self.cohort_can_lend.gpus)
-    nominal_cpu = property(lambda self: self.nominal.cpu)
-    used_cpu = property(lambda self: self.used.cpu)
-    nominal_memory_gib = property(lambda self: self.nominal.memory_gib)
-    used_memory_gib = property(lambda self: self.used.memory_gib)
+    def borrowed(self) -> Amounts:
+        return (self.used - self.nominal).floor()
 
     @property
     def gpu_percent(self) -> int:
-        return min(round(100 * self.used.gpus / self.nominal.gpus), 100) if self.nominal.gpus else 0
+        gpus = self.nominal.gpus
+        return min(round(100 * self.used.gpus / gpus), 100) if gpus else 0
 
 
-def quota_board(*, projects: Iterable[Project] | None = None) -> list[QuotaRow]:
-    """Each quota row with what its project uses and what the rest of its cohort could lend it
-    now: every other member's unused nominal quota, up to its lending limit."""
-    quotas = quotas_for_admission()
-    used = usage()
-    spare: dict[tuple[str, str], list] = {}  # (cohort, flavor) -> [(project, lendable Amounts)]
-    for q in quotas:
-        if q.cohort:
-            u = used.get((q.project, q.flavor), admission.Amounts())
-            lendable = [
-                max(min(n if lim is None else lim, n - x), 0)
-                for n, lim, x in zip(
-                    q.nominal.as_tuple(), q.lending_limit.as_tuple(), u.as_tuple(), strict=True
-                )
-            ]
-            spare.setdefault((q.cohort, q.flavor), []).append((q.project, admission.Amounts(*lendable)))
-    wanted = {p.slug for p in projects} if projects is not None else None
-    rows = []
-    for q in quotas:
-        if wanted is not None and q.project not in wanted:
-            continue
-        lend = admission.Amounts()
-        for member, amounts in spare.get((q.cohort, q.flavor), []) if q.cohort else []:
-            if member != q.project:
-                lend = lend + amounts
-        rows.append(
-            QuotaRow(
-                project=q.project,
-                flavor=q.flavor,
-                cohort=q.cohort,
-                nominal=q.nominal,
-                used=used.get((q.project, q.flavor), admission.Amounts()),
-                cohort_can_lend=lend,
-            )
+def quota_board(*, projects: Iterable[Project] | None = None) -> list[QuotaStanding]:
+    """Each quota row of `projects` (all without) with its usage and headroom, GPU flavors
+    first: two queries, whatever the number of rows."""
+    projects = None if projects is None else list(projects)
+    rows = list(_quota_rows(projects))
+    held = usage(projects=None if projects is None else {q.project for q in rows})
+    room = admission.headroom([_admission_quota(q) for q in rows], held)
+    wanted = None if projects is None else {p.pk for p in projects}
+    board = [
+        QuotaStanding(
+            quota=q,
+            used=held.get((q.project.slug, q.flavor.name), Amounts()),
+            headroom=room[(q.project.slug, q.flavor.name)],
         )
-    return sorted(rows, key=lambda r: (r.project, -r.nominal.gpus, r.flavor))
+        for q in rows
+        if wanted is None or q.project_id in wanted
+    ]
+    return sorted(board, key=lambda r: (r.project, not r.flavor.is_gpu, r.flavor.name))
+
+
+def quota_standing(*, project: Project, flavor: str) -> QuotaStanding | None:
+    """One project's standing for one flavor (None without a quota row for it)."""
+    return next((row for row in quota_board(projects=[project]) if row.flavor.name == flavor), None)
 
 
 def backend_overview() -> dict:

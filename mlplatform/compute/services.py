@@ -111,7 +111,7 @@ def _check_ever_admissible(project: Project, requests: dict) -> None:
     probe = admission.Workload(
         id="probe",
         project=project.slug,
-        requests={name: admission.Amounts(r.gpus, r.cpu, r.memory_gib) for name, r in requests.items()},
+        requests=requests,
     )
     quotas = quotas_for_admission(projects=[project])
     result = admission.admit([probe], quotas)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from mlplatform.core.validators import DNS_LABEL, DNS_LABEL_MAX
+from mlplatform.quotas.amounts import Amounts
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -45,14 +46,15 @@ class FailurePolicy:
     ttl_after_finished_seconds: int | None = 3600
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What one replica gets. GPUs come from `flavor`; CPU and memory default per GPU."""
+@dataclass(frozen=True, slots=True)
+class Resources(Amounts):
+    """What one replica gets: an amount of `flavor`. GPUs come from the flavor; CPU and memory
+    default to one vCPU and 2 GiB."""
 
-    flavor: str
     gpus: int = 0
     cpu: Decimal = Decimal(1)
     memory_gib: Decimal = Decimal(2)
+    flavor: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ class ReplicaGroup:
     max_count: int | None = None  # services: autoscale from `count` up to this many
     local: LocalRun | None = None  # the local backend runs this instead of the image's command
 
+    @property
+    def most(self) -> int:
+        """The most replicas it may run at once: what quota is counted for."""
+        return max(self.count, self.max_count or self.count)
+
 
 @dataclass(frozen=True)
 class WorkloadSpec:
@@ -113,22 +120,17 @@ class WorkloadSpec:
 
     @property
     def replicas(self) -> int:
+        """Replicas it starts with (autoscaled groups at their minimum)."""
         return sum(group.count for group in self.groups)
 
-    def requests(self) -> dict[str, Resources]:
-        """All replicas together, per flavor: the unit quota is counted and admitted in."""
-        totals: dict[str, Resources] = {}
+    def requests(self) -> dict[str, Amounts]:
+        """All replicas together, per flavor: the unit quota is counted and admitted in. An
+        autoscaled group counts as many replicas as it may grow to, so no autoscaler can take
+        the cluster past what the quota gave."""
+        totals: dict[str, Amounts] = {}
         for group in self.groups:
             r = group.resources
-            prev = totals.get(
-                r.flavor, Resources(flavor=r.flavor, gpus=0, cpu=Decimal(0), memory_gib=Decimal(0))
-            )
-            totals[r.flavor] = Resources(
-                flavor=r.flavor,
-                gpus=prev.gpus + r.gpus * group.count,
-                cpu=prev.cpu + r.cpu * group.count,
-                memory_gib=prev.memory_gib + r.memory_gib * group.count,
-            )
+            totals[r.flavor] = totals.get(r.flavor, Amounts()) + Amounts.of(r) * group.most
         return totals
 
 
@@ -167,6 +169,8 @@ def _validate_group(path: str, group: ReplicaGroup) -> None:
         raise SpecError(f"{path}.role", f"'{group.role}' is not a DNS-1123 label")
     if group.count < 1:
         raise SpecError(f"{path}.count", f"must be at least 1 (got {group.count})")
+    if group.max_count is not None and group.max_count < group.count:
+        raise SpecError(f"{path}.max_count", f"must be at least count ({group.count}; got {group.max_count})")
     if not group.image:
         raise SpecError(f"{path}.image", "is required")
     r = group.resources
@@ -238,7 +242,7 @@ def _group_from_dict(data: dict) -> ReplicaGroup:
         ports=tuple(int(port) for port in data.get("ports", ())),
         volumes=tuple(Volume(**volume) for volume in data.get("volumes", ())),
         readiness_path=data.get("readiness_path"),
-        max_count=data.get("max_count"),
+        max_count=None if data.get("max_count") is None else int(data["max_count"]),
         local=_local_from_dict(data.get("local")),
     )
 

@@ -1,28 +1,12 @@
 from django.contrib import admin
 
-from mlplatform.core.models import ApiToken, Membership, Project
-from mlplatform.quotas.admin import ProjectQuotaInline
+from mlplatform.core.models import ApiToken, Membership
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline):  # on the project admin (mlplatform.console.admin)
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["slug", "display_name", "member_count", "created_at"]
-    search_fields = ["slug", "display_name"]
-    inlines = [MembershipInline, ProjectQuotaInline]
-
-    @admin.display(description="members")
-    def member_count(self, project: Project) -> int:
-        return project.memberships.count()
-
-    def get_readonly_fields(self, request, obj=None):
-        # The slug names a Kubernetes namespace and appears in API URLs: fixed once created.
-        return ["slug"] if obj else []
 
 
 @admin.register(ApiToken)

@@ -1,4 +1,5 @@
-"""Server-rendered pages of the console shell: dashboards and API tokens."""
+"""Server-rendered pages of the console shell: sign-in and API tokens, and the project look-up
+every page uses."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from mlplatform.core import selectors, services
 from mlplatform.core.context_processors import SESSION_KEY
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import ApiToken, Project, Role
-from mlplatform.quotas.selectors import quota_usage
 
 NEW_TOKEN_KEY = "new_api_token"
 TOKEN_LIFETIMES = {"": None, "7": 7, "30": 30, "90": 90, "365": 365}
@@ -32,36 +32,6 @@ def project_for_view(request: HttpRequest, slug: str, *, needs: Role = Role.VIEW
 
 def console_url(request: HttpRequest) -> str:
     return settings.CONSOLE_URL or request.build_absolute_uri("/")
-
-
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    projects = selectors.projects_for_user(request.user)
-    overview = []
-    for project in projects:
-        rows = quota_usage(project)
-        gpu_rows = [row for row in rows if row.flavor.is_gpu]
-        chart = {
-            "labels": [row.flavor.title for row in gpu_rows],
-            "used": [row.used.gpus for row in gpu_rows],
-            "quota": [row.nominal.gpus for row in gpu_rows],
-        }
-        overview.append(
-            {"project": project, "quotas": rows, "chart": chart, "chart_id": f"chart-{project.slug}"}
-        )
-    return render(request, "core/dashboard.html", {"overview": overview})
-
-
-@login_required
-def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
-    obj = project_for_view(request, project)
-    context = {
-        "project": obj,
-        "quotas": quota_usage(obj),
-        "members": selectors.project_members(obj),
-        "role": selectors.project_role(obj, request.user),
-    }
-    return render(request, "core/project_dashboard.html", context)
 
 
 @login_required

@@ -1,8 +1,6 @@
 from django.contrib import admin
 
-from mlplatform.compute.admission import Amounts
 from mlplatform.quotas.models import AcceleratorType, Cohort, Flavor, MachineType, ProjectQuota
-from mlplatform.quotas.selectors import usage_by_flavor
 from mlplatform.quotas.services import QUOTA_FIELDS
 
 
@@ -49,19 +47,11 @@ class CohortAdmin(admin.ModelAdmin):
 
 
 class ProjectQuotaInline(admin.TabularInline):
+    """A project's quotas on its admin page (mlplatform.console.admin adds what each uses)."""
+
     model = ProjectQuota
     extra = 0
-    fields = ["flavor", *QUOTA_FIELDS[:3], "in_use", "cohort", *QUOTA_FIELDS[3:]]
-    readonly_fields = ["in_use"]
-
-    def get_formset(self, request, obj=None, **kwargs):
-        self._usage = usage_by_flavor(obj) if obj else {}
-        return super().get_formset(request, obj, **kwargs)
-
-    @admin.display(description="in use (GPUs / vCPUs / GiB)")
-    def in_use(self, quota: ProjectQuota) -> str:
-        used = self._usage.get(quota.flavor.name, Amounts()) if quota.pk else Amounts()
-        return f"{used.gpus} / {used.cpu:g} / {used.memory_gib:g}"
+    fields = ["flavor", *QUOTA_FIELDS[:3], "cohort", *QUOTA_FIELDS[3:]]
 
 
 @admin.register(ProjectQuota)

@@ -1,16 +1,16 @@
-"""Native REST API for the GPU catalog and project quotas."""
+"""Native REST API for the GPU catalog, and the input of quota writes. Quotas are reported with
+their usage, which is compute's (mlplatform.compute.apis serves /api/projects/{p}/quotas/)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mlplatform.core.selectors import project_get, project_get_for_user
-from mlplatform.quotas import selectors, services
+from mlplatform.quotas import selectors
 from mlplatform.quotas.models import Flavor
 
 
@@ -29,21 +29,6 @@ class FlavorOutput(serializers.ModelSerializer):
             "hourly_price",
             "accelerator_types",
         ]
-
-
-class ResourcesOutput(serializers.Serializer):
-    gpus = serializers.IntegerField()
-    cpu = serializers.DecimalField(max_digits=10, decimal_places=2)
-    memory_gib = serializers.DecimalField(max_digits=10, decimal_places=2)
-
-
-class QuotaOutput(serializers.Serializer):
-    flavor = serializers.CharField(source="flavor.name")
-    cohort = serializers.CharField(source="quota.cohort.name", default=None)
-    nominal = ResourcesOutput()
-    used = ResourcesOutput()
-    gpu_borrowing_limit = serializers.IntegerField(source="quota.gpu_borrowing_limit")
-    gpu_lending_limit = serializers.IntegerField(source="quota.gpu_lending_limit")
 
 
 _decimal = {"max_digits": 10, "decimal_places": 2, "min_value": 0, "required": False}
@@ -69,27 +54,3 @@ class FlavorListApi(APIView):
     @extend_schema(responses=FlavorOutput(many=True), summary="The GPU catalog")
     def get(self, request: Request) -> Response:
         return Response(FlavorOutput(selectors.flavors_list(), many=True).data)
-
-
-class QuotaListApi(APIView):
-    @extend_schema(responses=QuotaOutput(many=True), summary="The project's quotas and what it uses")
-    def get(self, request: Request, project: str) -> Response:
-        obj, _ = project_get_for_user(slug=project, user=request.user)
-        return Response(QuotaOutput(selectors.quota_usage(obj), many=True).data)
-
-
-class QuotaDetailApi(APIView):
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(
-        request=QuotaInput, responses=QuotaOutput, summary="Set the project's quota for a flavor (staff)"
-    )
-    def put(self, request: Request, project: str, flavor: str) -> Response:
-        obj = project_get(slug=project)  # staff manage the quotas of every project
-        serializer = QuotaInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
-        cohort = values.pop("cohort", None)
-        quota = services.quota_set(project=obj, flavor_name=flavor, cohort_name=cohort, **values)
-        usage = next(row for row in selectors.quota_usage(obj) if row.quota.pk == quota.pk)
-        return Response(QuotaOutput(usage).data)

@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from mlplatform.core.models import Project
 from mlplatform.core.validators import validate_dns_label
+from mlplatform.quotas.amounts import Amounts, Limits
 
 NON_NEGATIVE = [MinValueValidator(0)]
 
@@ -170,6 +171,18 @@ class ProjectQuota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} / {self.flavor}"
+
+    @property
+    def nominal(self) -> Amounts:
+        return Amounts(self.nominal_gpus, self.nominal_cpu, self.nominal_memory_gib)
+
+    @property
+    def borrowing_limit(self) -> Limits:
+        return Limits(self.gpu_borrowing_limit, self.cpu_borrowing_limit, self.memory_borrowing_limit_gib)
+
+    @property
+    def lending_limit(self) -> Limits:
+        return Limits(self.gpu_lending_limit, self.cpu_lending_limit, self.memory_lending_limit_gib)
 
     LIMITS = (
         ("gpu_lending_limit", "nominal_gpus", "GPUs"),

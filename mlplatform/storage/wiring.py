@@ -10,8 +10,8 @@ from collections.abc import Collection
 
 from django.conf import settings
 
-from mlplatform.compute.backends.base import Wiring  # pure: what backends take
 from mlplatform.core.models import Project
+from mlplatform.storage.access import Wiring
 from mlplatform.storage.models import StorageConnection
 
 CREDENTIALS_DIR = Wiring.files_dir  # where backends put the key files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import random
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from mlplatform.compute.admission import (
     Quota,
     Workload,
     admit,
+    headroom,
 )
 
 A100 = "nvidia-a100-80gb"
@@ -57,23 +59,32 @@ def test_amounts_add_subtract_and_compare_resource_by_resource():
     assert Amounts().is_zero
 
 
-def test_the_module_is_pure_and_imports_without_django():
-    # Given the module file loaded on its own, in a fresh interpreter without Django settings
-    path = Path(__file__).resolve().parents[2] / "mlplatform" / "compute" / "admission.py"
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    return names - {"__future__"}
+
+
+def test_the_module_is_pure_and_runs_without_django_settings():
+    # Given admission and the amounts it counts in
+    root = Path(__file__).resolve().parents[2]
+    admission_imports = _imports(root / "mlplatform" / "compute" / "admission.py")
+    amounts_imports = _imports(root / "mlplatform" / "quotas" / "amounts.py")
+    # Then they import the standard library and each other only
+    stdlib = sys.stdlib_module_names
+    assert {name for name in admission_imports if name.split(".")[0] not in stdlib} == {
+        "mlplatform.quotas.amounts"
+    }
+    assert all(name.split(".")[0] in stdlib for name in amounts_imports)
+    # And a pass runs in a fresh interpreter with no Django settings
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('admission', {str(path)!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "sys.modules['admission'] = module\n"
-        "spec.loader.exec_module(module)\n"
-        "loaded = [m for m in sys.modules if m.split('.')[0] in ('django', 'mlplatform', 'celery')]\n"
-        "assert not loaded, loaded\n"
+        "from mlplatform.compute import admission as module\n"
         "r = module.admit([module.Workload('w', 'p', requests={'f': module.Amounts(1)})],"
         " [module.Quota('p', 'f', module.Amounts(1))])\n"
         "assert [a.workload_id for a in r.admitted] == ['w']\n"
     )
-    # When it is imported and used / Then nothing of Django is loaded
-    subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin:/bin"})
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env={"PATH": "/usr/bin:/bin"})
 
 
 # --- within quota ------------------------------------------------------------------------------
@@ -408,6 +419,54 @@ def test_a_lenders_unused_quota_is_lendable_only_while_unused():
     assert result.pending["w2"].reason == (
         f"waiting for 1 x {A100}: team-a uses 6 of 4, the cohort has none to lend"
     )
+
+
+# --- headroom: what the pages and APIs may promise -------------------------------------------
+
+
+THREE_MEMBER_LAB = [
+    Quota("team-a", A100, gpus(2), "lab"),
+    Quota("team-b", A100, gpus(8), "lab"),
+    Quota("team-c", A100, gpus(4), "lab"),
+]
+
+
+def test_headroom_counts_what_a_third_member_already_borrows():
+    # Given a three-member cohort where team-c uses 6 of its 4 (borrowing 2 of team-b's 8)
+    usage = {("team-c", A100): gpus(6)}
+    # When team-a asks what it may take
+    room = headroom(THREE_MEMBER_LAB, usage)[("team-a", A100)]
+    # Then 8 in all: its own 2 and 6 borrowed (team-b's 8 less the 2 team-c holds), not 2 + 8
+    assert (room.free.gpus, room.borrowable.gpus, room.lendable.gpus) == (8, 6, 6)
+    # And admission agrees: 8 is admitted, 9 is not
+    assert admitted_ids(admit([job("w8", "team-a", 8)], THREE_MEMBER_LAB, usage)) == ["w8"]
+    assert admitted_ids(admit([job("w9", "team-a", 9)], THREE_MEMBER_LAB, usage)) == []
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_headroom_is_exactly_the_largest_request_admission_grants(seed):
+    # Given random cohorts with limits and usage
+    rng = random.Random(seed)
+    quotas, usage = [], {}
+    for i in range(rng.randint(1, 4)):
+        nominal = rng.randint(0, 8)
+        lend = rng.choice([None, rng.randint(0, nominal)])
+        borrow = rng.choice([None, rng.randint(0, 6)])
+        cohort = rng.choice(["lab", "lab", None])
+        quotas.append(
+            Quota(f"p{i}", A100, gpus(nominal), cohort, Limits(gpus=borrow), Limits(gpus=lend))
+            if cohort
+            else Quota(f"p{i}", A100, gpus(nominal))
+        )
+        if rng.random() < 0.7:
+            usage[(f"p{i}", A100)] = gpus(rng.randint(0, nominal + 3))
+    rooms = headroom(quotas, usage)
+    for quota in quotas:
+        free = rooms[(quota.project, A100)].free.gpus
+        # Then a request of `free` GPUs is admitted and one more is not
+        if free:
+            assert admitted_ids(admit([job("fits", quota.project, free)], quotas, usage)) == ["fits"]
+        assert admitted_ids(admit([job("more", quota.project, free + 1)], quotas, usage)) == []
 
 
 def test_no_borrowing_without_a_cohort():

@@ -204,9 +204,11 @@ def test_a_cohort_lends_unused_quota_and_the_borrower_says_so(team_a):
     borrower = reload(borrower)
     assert borrower.state == State.ADMITTED
     assert "borrowing 2 GPUs" in borrower.reason
-    board = {(row.project, row.flavor): row for row in selectors.quota_board() if row.flavor == A100}
-    assert board[("team-b", A100)].borrowed_gpus == 2
-    assert board[("team-a", A100)].cohort_can_lend_gpus == 0  # team-b uses all of its own
+    board = {
+        (row.project, row.flavor.name): row for row in selectors.quota_board() if row.flavor.name == A100
+    }
+    assert board[("team-b", A100)].borrowed.gpus == 2
+    assert board[("team-a", A100)].cohort_can_lend.gpus == 0  # team-b uses all of its own
 
 
 def test_a_workload_that_waited_too_long_fails_with_the_reason(team_a):
@@ -243,7 +245,7 @@ def test_the_queue_api_shows_positions_reasons_and_usage(api, team_a, member):
     assert board["pending"][0]["queue_position"] == 1
     assert "team-a uses 8 of 8" in board["pending"][0]["reason"]
     a100 = next(row for row in board["quotas"] if row["flavor"] == A100)
-    assert (a100["used_gpus"], a100["nominal_gpus"]) == (8, 8)
+    assert (a100["used"]["gpus"], a100["nominal"]["gpus"], a100["free"]["gpus"]) == (8, 8, 0)
 
 
 def test_the_api_submits_lists_and_cancels(api, team_a, member):
@@ -304,3 +306,76 @@ def test_a_start_lost_with_its_worker_is_asked_for_again_once_a_grace_period(tea
     assert Workload.objects.get(id=stuck.id).updated_at == asked  # not asked again so soon
     services.workloads_sync(now=later + services.START_GRACE * 2)
     assert Workload.objects.get(id=stuck.id).updated_at > asked
+
+
+def test_pages_and_apis_promise_what_admission_grants_in_a_three_member_cohort(api, project, member, client):
+    # Given a cohort of three where team-c already borrows 2 of team-b's 8 GPUs
+    from mlplatform.quotas.models import Cohort
+
+    lab = Cohort.objects.create(name="lab")
+    team_b, team_c = ProjectFactory(slug="team-b"), ProjectFactory(slug="team-c")
+    for team, gpus in ((project, 2), (team_b, 8), (team_c, 4)):
+        quota(team, A100, nominal_gpus=gpus, nominal_cpu=96, nominal_memory_gib=1000, cohort=lab)
+    quota(project, "cpu", nominal_cpu=16, nominal_memory_gib=64)
+    submit(team_c, "borrower", gpus=6)
+    services.admission_pass()
+    editor = member(Role.EDITOR)
+
+    # When team-a's editor reads the quota API, the queue API and the notebook form
+    quotas = api(editor).get("/api/projects/team-a/quotas/").json()
+    queue = api(editor).get("/api/projects/team-a/queue/").json()
+    client.force_login(editor)
+    form = client.get("/projects/team-a/notebooks/new/").content.decode()
+
+    # Then all say 8 free, 6 of them borrowed (team-b's 8 less what team-c holds), in one shape
+    a100 = next(row for row in quotas if row["flavor"] == A100)
+    assert (a100["free"]["gpus"], a100["borrowable"]["gpus"], a100["cohort_can_lend"]["gpus"]) == (8, 6, 6)
+    assert next(row for row in queue["quotas"] if row["flavor"] == A100) == a100
+    assert "8 of 2 GPUs free now, 6 borrowable" in form
+    # And admission grants exactly that
+    nine, eight = submit(project, "nine", gpus=9), submit(project, "eight", gpus=8)
+    services.admission_pass()
+    assert (reload(eight).state, reload(nine).state) == (State.ADMITTED, State.QUEUED)
+
+
+def test_an_autoscaled_service_is_admitted_for_the_most_replicas_it_may_grow_to(team_a):
+    # Given a service of 1 replica that may autoscale to 3, one A100 each
+    service = services.workload_submit(
+        project=team_a,
+        spec=spec_from_dict(
+            {
+                "name": "serve",
+                "kind": "service",
+                "groups": [
+                    {
+                        "role": "server",
+                        "count": 1,
+                        "max_count": 3,
+                        "image": "python:3.11",
+                        "command": ["python", "-m", "http.server"],
+                        "resources": {"flavor": A100, "gpus": 1, "cpu": "2", "memory_gib": "8"},
+                    }
+                ],
+            }
+        ),
+    )
+    # Then it holds quota for 3 (what its autoscaler may scale it to), not 1
+    assert service.requests.get().amounts.gpus == 3
+    blocker = submit(team_a, "six", gpus=6)
+    services.admission_pass()
+    assert reload(service).state == State.ADMITTED
+    assert reload(blocker).state == State.QUEUED
+    assert "team-a uses 3 of 8" in reload(blocker).reason
+
+
+def test_a_service_that_could_grow_past_the_quota_is_refused(team_a):
+    spec = body("greedy", gpus=4, count=1, max_count=3)["spec"] | {"kind": "service"}
+    with pytest.raises(Exception, match="needs 12 x nvidia-a100-80gb but team-a's quota is 8"):
+        services.workload_submit(project=team_a, spec=spec_from_dict(spec))
+    assert not Workload.objects.filter(name="greedy").exists()
+
+
+def test_max_count_below_count_is_refused(team_a):
+    spec = body("odd", gpus=1, count=2, max_count=1)["spec"] | {"kind": "service"}
+    with pytest.raises(Exception, match="must be at least count"):
+        services.workload_submit(project=team_a, spec=spec_from_dict(spec))

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from django.core.management import CommandError, call_command
 
-from mlplatform.core.management.commands import bootstrap
+from mlplatform.console.management.commands import bootstrap
 from mlplatform.core.models import Membership, Project, Role
 from mlplatform.quotas.inventory import flavor_for_product
 from mlplatform.quotas.models import ProjectQuota

@@ -129,16 +129,24 @@ def test_staff_set_quotas_through_the_api(api, staff, admin_user, project):
 
     assert response.status_code == 200, response.json()
     listed = api(admin_user).get("/api/projects/team-a/quotas/").json()
+    zero = {"gpus": 0, "cpu": "0.000", "memory_gib": "0.000"}
+    nominal = {"gpus": 8, "cpu": "96.000", "memory_gib": "1360.000"}
     assert listed == [
         {
+            "project": "team-a",
             "flavor": "nvidia-a100-80gb",
             "cohort": "research",
-            "nominal": {"gpus": 8, "cpu": "96.00", "memory_gib": "1360.00"},
-            "used": {"gpus": 0, "cpu": "0.00", "memory_gib": "0.00"},
-            "gpu_borrowing_limit": None,
-            "gpu_lending_limit": 4,
+            "nominal": nominal,
+            "used": zero,
+            "borrowed": zero,
+            "free": nominal,  # the whole quota: nobody else is in the cohort to borrow from
+            "borrowable": zero,
+            "cohort_can_lend": zero,
+            "borrowing_limit": {"gpus": None, "cpu": None, "memory_gib": None},
+            "lending_limit": {"gpus": 4, "cpu": None, "memory_gib": None},
         }
     ]
+    assert response.json() == listed[0]  # the write answers in the same shape
     assert ProjectQuota.objects.get(project=project).nominal_memory_gib == Decimal("1360")
 
 

@@ -16,6 +16,9 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from mlplatform.compute.spec import WorkloadSpec
+from mlplatform.storage.access import Wiring  # storage's, as backends take it
+
+__all__ = ["Wiring"]  # re-exported: backends and their callers name it from here
 
 MANAGED_BY = "mlplatform"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -73,17 +76,6 @@ class Endpoint:
     def tls(self) -> tuple[bool, str | None, str | None, str | None]:
         """(verify, CA file, client certificate, client key): what an HTTP client needs beyond the URL."""
         return self.verify, self.ca_file, self.cert_file, self.key_file
-
-
-@dataclass(frozen=True)
-class Wiring:
-    """Storage access for the replicas (mlplatform.storage.wiring makes it): `env` may be
-    written anywhere; `secret_env` and `files` only into a Secret or a private folder."""
-
-    env: Mapping[str, str] = field(default_factory=dict)
-    secret_env: Mapping[str, str] = field(default_factory=dict)
-    files: Mapping[str, str] = field(default_factory=dict)
-    files_dir: str = "/var/run/mlplatform/storage"
 
 
 class Phase(enum.StrEnum):

@@ -1,0 +1,44 @@
+"""The dashboards: each project's quota, what it uses and what it may take now, and its members."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from mlplatform.compute.selectors import quota_board
+from mlplatform.core import selectors as core_selectors
+from mlplatform.core.views import project_for_view
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    projects = list(core_selectors.projects_for_user(request.user))
+    board: dict[str, list] = {}
+    for row in quota_board(projects=projects):
+        board.setdefault(row.project, []).append(row)
+    overview = []
+    for project in projects:
+        rows = board.get(project.slug, [])
+        gpu_rows = [row for row in rows if row.flavor.is_gpu]
+        chart = {
+            "labels": [row.flavor.title for row in gpu_rows],
+            "used": [row.used.gpus for row in gpu_rows],
+            "quota": [row.nominal.gpus for row in gpu_rows],
+        }
+        overview.append(
+            {"project": project, "quotas": rows, "chart": chart, "chart_id": f"chart-{project.slug}"}
+        )
+    return render(request, "console/dashboard.html", {"overview": overview})
+
+
+@login_required
+def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
+    obj = project_for_view(request, project)
+    context = {
+        "project": obj,
+        "quotas": quota_board(projects=[obj]),
+        "members": core_selectors.project_members(obj),
+        "role": core_selectors.project_role(obj, request.user),
+    }
+    return render(request, "console/project_dashboard.html", context)
