@@ -247,6 +247,12 @@ def _duration_words(delta: timedelta) -> str:
 # --- start, follow, stop ---------------------------------------------------------------------
 
 
+# Backend I/O (creating objects, stopping processes) can take seconds: it never runs under a
+# row lock. Each of these claims the row in one short transaction, commits, does the I/O, and
+# records the outcome in a second short transaction that re-checks the state, so a cancel that
+# came in between wins and a repeat of the whole function is harmless (backends are idempotent).
+
+
 def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
     """Hand an admitted workload to the backend. A temporary backend error propagates (the task
     retries); a permanent one fails the workload and frees its quota."""
@@ -254,32 +260,56 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
         workload = _locked(workload_id)
         if workload is None or workload.state != State.ADMITTED:
             return workload
+        backend = get_backend(workload.backend or None)
+        if not workload.backend:  # claimed: a cancel from now on goes through the backend
+            workload.backend = backend.name
+            workload.save(update_fields=["backend", "updated_at"])
         spec = spec_from_dict(workload.spec)
-        backend = get_backend()
-        try:
-            wiring = _wiring(workload.project, spec.storage)
-            backend.submit(workload.ref, spec, workload_flavors(workload), wiring)
-        except BackendError as exc:
-            if exc.temporary:
-                raise
-            _finish(workload, State.FAILED, f"the backend refused it: {exc}")
+        flavors = workload_flavors(workload)
+        wiring = _wiring(workload.project, spec.storage)
+
+    try:
+        backend.submit(workload.ref, spec, flavors, wiring)
+    except BackendError as exc:
+        if exc.temporary:
+            raise
+        with transaction.atomic():
+            workload = _locked(workload_id)
+            if workload is not None and workload.state == State.ADMITTED:
+                _finish(workload, State.FAILED, f"the backend refused it: {exc}")
+        return workload
+
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state != State.ADMITTED:
+            # Cancelled or evicted while it was being submitted: take back what was made.
+            # (Also when CANCELLING: its stop may have run before this submit made anything.)
+            if workload is not None:
+                ref = workload.ref
+                transaction.on_commit(lambda: backend.cancel(ref))
             return workload
-        workload.backend = backend.name
         _transition(workload, State.STARTING, f"submitted to the {backend.name} backend")
-        workload.save(update_fields=["state", "reason", "backend", "updated_at"])
+        workload.save(update_fields=["state", "reason", "updated_at"])
     return workload
 
 
 def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
     """Take a workload off its backend and queue it again (keeping its place by age)."""
+    holding = (State.ADMITTED, State.STARTING, State.RUNNING)
     with transaction.atomic():
         workload = _locked(workload_id)
-        if workload is None or workload.state not in (State.ADMITTED, State.STARTING, State.RUNNING):
+        if workload is None or workload.state not in holding:
             return workload
-        if workload.backend:
-            get_backend(workload.backend).cancel(workload.ref)
+        backend, ref = workload.backend, workload.ref
+    if backend:
+        get_backend(backend).cancel(ref)
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state not in holding:
+            return workload
         workload.evictions += 1
         workload.admitted_at = workload.started_at = None
+        workload.backend = ""
         workload.replicas = []
         _transition(workload, State.QUEUED, f"evicted: {reason}")
         workload.save()
@@ -288,7 +318,7 @@ def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
 
 
 def workload_cancel(*, workload: Workload, by=None) -> Workload:
-    """Cancel a workload: at once when it holds nothing on a backend, else through CANCELLING."""
+    """Cancel a workload: at once when nothing of it can be on a backend, else through CANCELLING."""
     with transaction.atomic():
         workload = _locked(workload.id)
         who = f" by {by}" if by else ""
@@ -298,7 +328,7 @@ def workload_cancel(*, workload: Workload, by=None) -> Workload:
             )
         if workload.state == State.CANCELLING:
             return workload
-        if workload.state in (State.QUEUED, State.ADMITTED):
+        if workload.state == State.QUEUED or (workload.state == State.ADMITTED and not workload.backend):
             _finish(workload, State.CANCELLED, f"cancelled{who}")
             return workload
         _transition(workload, State.CANCELLING, f"cancel requested{who}")
@@ -314,8 +344,13 @@ def workload_stop(*, workload_id: uuid.UUID) -> Workload | None:
         workload = _locked(workload_id)
         if workload is None or workload.state != State.CANCELLING:
             return workload
-        if workload.backend:
-            get_backend(workload.backend).cancel(workload.ref)
+        backend, ref = workload.backend, workload.ref
+    if backend:
+        get_backend(backend).cancel(ref)
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state != State.CANCELLING:
+            return workload
         _finish(workload, State.CANCELLED, workload.reason.replace("cancel requested", "cancelled", 1))
     return workload
 
