@@ -11,6 +11,7 @@ from collections.abc import Collection
 from django.conf import settings
 
 from mlplatform.compute.backends.base import Wiring  # pure: what backends take
+from mlplatform.compute.replica_env import DEFAULT_BUCKET, LOCAL_BUCKETS
 from mlplatform.core.models import Project
 from mlplatform.storage.models import StorageConnection
 
@@ -33,7 +34,7 @@ def workload_storage(
     for connection in wired:
         credentials = connection.credentials
         if connection.is_default and connection.default_uri:
-            env["MLPLATFORM_DEFAULT_BUCKET"] = connection.default_uri
+            env[DEFAULT_BUCKET] = connection.default_uri
         if connection.kind == StorageConnection.Kind.S3:
             profiles.append(
                 f"[{connection.name}]\naws_access_key_id = {credentials['access_key_id']}\n"
@@ -54,7 +55,7 @@ def workload_storage(
             if connection.endpoint_url:
                 env.setdefault("STORAGE_EMULATOR_HOST", connection.endpoint_url)
         else:
-            env["MLPLATFORM_LOCAL_BUCKETS"] = str(settings.STORAGE_LOCAL_ROOT)
+            env[LOCAL_BUCKETS] = str(settings.STORAGE_LOCAL_ROOT)
     if profiles:
         # Every S3 connection as a named profile, for scripts that reach more than one store.
         files["aws-credentials"] = "\n".join(profiles)
