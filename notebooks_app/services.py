@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mlplatform.compute.backends import default_backend_name, get_backend
+from mlplatform.compute.backends import get_backend
 from mlplatform.compute.services import workload_cancel, workload_submit
 from mlplatform.compute.spec import ENV_NAME
 from mlplatform.core.errors import ApplicationError, ErrorCode
@@ -253,7 +253,6 @@ def _submit(notebook: Notebook, *, by) -> None:
         storage=tuple(sorted(c.name for c in notebook.storage_connections.all())),
         token_sha256=hashlib.sha256(notebook.secret.encode()).hexdigest(),
         user=getattr(notebook.owner, "username", "") or "jovyan",
-        backend=default_backend_name(),
     )
     notebook.workload = workload_submit(project=notebook.project, spec=spec, owner=user)
     notebook.save()
