@@ -15,8 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mlplatform.compute.backends import get_backend
-from mlplatform.compute.services import workload_cancel, workload_submit
+from mlplatform.compute.services import workload_cancel, workload_submit, workload_volumes_delete
 from mlplatform.compute.spec import ENV_NAME
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
@@ -226,9 +225,7 @@ def notebook_finish_delete(*, notebook_id: int) -> bool:
         workload = notebook.workload
         if workload is not None and not workload.is_finished:
             return False
-        get_backend(workload.backend if workload is not None and workload.backend else None).delete_volumes(
-            notebook.project.slug, notebook.name
-        )
+        workload_volumes_delete(project=notebook.project, name=notebook.name)
         notebook.delete()
     return True
 
