@@ -8,7 +8,7 @@ would on a cluster. Prints one JSON object: decisions per second (a decision is 
 admitted, or told its position and reason, or failed), database queries per pass, and the number
 of cluster objects that exist for queued workloads (must be 0: nothing is created before admission).
 The first pass's admitted workloads are really started on the Kubernetes API test server of
-tests/kube.py (through the Kubernetes backend, as the start task does), and every object there is
+tests/kube/ (through the Kubernetes backend, as the start task does), and every object there is
 counted by its workload label against the queue.
 
 For scale: Kueue's own performance test admits 15,000 workloads over 30 ClusterQueues at about 43

@@ -3,7 +3,7 @@
     python -m benchmarks.sync
 
 Submits 1,000 training workloads through the Kubernetes backend to the API test server of
-tests/kube.py (no cluster, no database), starts their pods as the Job controller and kubelet
+tests/kube/ (no cluster, no database), starts their pods as the Job controller and kubelet
 would, then runs a few sync intervals two ways: the backend's informers (after their initial
 list, one watch request per kind and interval, whatever the number of workloads) against polling
 (one GET per workload and interval, the least a poller can do). Between intervals some workloads

@@ -17,8 +17,8 @@ import requests
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from mlplatform.compute.backends.base import BackendError
 from mlplatform.compute.models import Workload
+from mlplatform.compute.values import BackendError
 from mlplatform.core.errors import ApplicationError
 from notebooks_app.models import IdlePolicy, Notebook, NotebookActivity
 

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 
-from mlplatform.compute.backends.base import Endpoint
+from mlplatform.compute.values import Endpoint
 from notebooks_app.selectors import Route
 
 PREFIX = "/notebooks/"

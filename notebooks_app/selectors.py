@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from mlplatform.compute.backends.base import Endpoint
-from mlplatform.compute.selectors import with_queue_positions
+from mlplatform.compute.selectors import with_queue_positions, workload_endpoint
+from mlplatform.compute.values import Endpoint
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
@@ -71,10 +71,7 @@ class Route:
 
 def notebook_upstream(notebook: Notebook) -> Endpoint | None:
     """Where the console reaches the notebook's Jupyter, or None while it has no address."""
-    from mlplatform.compute.backends import get_backend
-
-    workload = notebook.workload
-    return get_backend(workload.backend or None).endpoint(workload.ref, ROLE, PORT)
+    return workload_endpoint(workload=notebook.workload, role=ROLE, port=PORT)
 
 
 def jupyter_headers(upstream: Endpoint, secret: str) -> tuple[tuple[str, str], ...]:

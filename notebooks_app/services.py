@@ -15,8 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mlplatform.compute.backends import default_backend_name, get_backend
-from mlplatform.compute.services import workload_cancel, workload_submit
+from mlplatform.compute.services import workload_cancel, workload_submit, workload_volumes_delete
 from mlplatform.compute.spec import ENV_NAME
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
@@ -226,9 +225,7 @@ def notebook_finish_delete(*, notebook_id: int) -> bool:
         workload = notebook.workload
         if workload is not None and not workload.is_finished:
             return False
-        get_backend(workload.backend if workload is not None and workload.backend else None).delete_volumes(
-            notebook.project.slug, notebook.name
-        )
+        workload_volumes_delete(project=notebook.project, name=notebook.name)
         notebook.delete()
     return True
 
@@ -253,7 +250,6 @@ def _submit(notebook: Notebook, *, by) -> None:
         storage=tuple(sorted(c.name for c in notebook.storage_connections.all())),
         token_sha256=hashlib.sha256(notebook.secret.encode()).hexdigest(),
         user=getattr(notebook.owner, "username", "") or "jovyan",
-        backend=default_backend_name(),
     )
     notebook.workload = workload_submit(project=notebook.project, spec=spec, owner=user)
     notebook.save()

@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from mlplatform.compute.spec import ReplicaGroup, Resources, Volume, WorkloadKind, WorkloadSpec
+from mlplatform.compute import replica_env
+from mlplatform.compute.spec import LocalRun, ReplicaGroup, Resources, Volume, WorkloadKind, WorkloadSpec
 
 ROLE = "notebook"
 PORT = 8888  # the container's port; the local backend maps it to a free loopback port
+HOME_VOLUME = "home"
 HOME = "/home/jovyan"  # the Jupyter Docker Stacks' home; the local backend maps it to a host folder
 LAUNCHER_SOURCE = (Path(__file__).parent / "jupyter_launch.py").read_text()
-RESERVED_ENV_PREFIXES = ("MLPLATFORM_", "JUPYTER_")
+RESERVED_ENV_PREFIXES = (replica_env.PREFIX, "JUPYTER_")
 TOKEN_HEADER = "X-MLPlatform-Notebook-Token"  # the token where `Authorization` is taken (jupyter_launch.py)
 
 
@@ -40,31 +42,22 @@ def notebook_spec(
     storage: tuple[str, ...] = (),
     token_sha256: str,
     user: str,
-    backend: str,
     python: str = sys.executable,
 ) -> WorkloadSpec:
-    """The workload of one start of a notebook. On the local backend Jupyter is this machine's
-    (`python`, on the allocated loopback port); on Kubernetes the image's, started through its
-    entrypoint (the Docker Stacks' `start.sh`) on PORT. `storage` names the project's connections
-    to wire in."""
-    local = backend == "local"
-    launch = (python if local else "python", "-c", LAUNCHER_SOURCE)
-    options = (
+    """The workload of one start of a notebook, whatever backend will run it. In the image, Jupyter
+    is the image's, started through its entrypoint (the Docker Stacks' `start.sh`) on PORT; on this
+    machine (`local`) it is `python`'s, on the loopback port the local backend allocates. `storage`
+    names the project's connections to wire in."""
+    launch = ("-c", LAUNCHER_SOURCE)
+    served = (
         f"--ServerApp.base_url={base_path(project, name)}",
-        "--ServerApp.root_dir=$(MLPLATFORM_VOLUME_HOME)",
-        *(
-            ("--ServerApp.ip=127.0.0.1", "--ServerApp.port=$(MLPLATFORM_PORT)")
-            if local
-            # The console reaches it through its Service: any Host header is fine, the token gates.
-            else (
-                "--ServerApp.ip=0.0.0.0",
-                f"--ServerApp.port={PORT}",
-                "--ServerApp.allow_remote_access=True",
-            )
-        ),
-        "--ServerApp.allow_root=True",  # the local backend runs as whoever runs the console
-        "--ServerApp.open_browser=False",
+        f"--ServerApp.root_dir=$({replica_env.volume_variable(HOME_VOLUME)})",
     )
+    # The console reaches the image's Jupyter through its Service: any Host header, the token gates.
+    in_image = ("--ServerApp.ip=0.0.0.0", f"--ServerApp.port={PORT}", "--ServerApp.allow_remote_access=True")
+    on_this_machine = ("--ServerApp.ip=127.0.0.1", f"--ServerApp.port=$({replica_env.PORT})")
+    # allow_root: the local backend runs it as whoever runs the console.
+    rest = ("--ServerApp.allow_root=True", "--ServerApp.open_browser=False")
     return WorkloadSpec(
         name=name,
         kind=WorkloadKind.NOTEBOOK,
@@ -74,8 +67,8 @@ def notebook_spec(
                 role=ROLE,
                 count=1,
                 image=image,
-                command=launch if local else (),
-                args=options if local else (*launch, *options),
+                args=("python", *launch, *served, *in_image, *rest),
+                local=LocalRun(command=(python, *launch), args=(*served, *on_this_machine, *rest)),
                 env={
                     **env,
                     "HOME": HOME,
@@ -84,7 +77,7 @@ def notebook_spec(
                 },
                 resources=Resources(flavor=flavor, gpus=gpus, cpu=cpu, memory_gib=memory_gib),
                 ports=(PORT,),
-                volumes=(Volume(name="home", mount_path=HOME, size_gib=home_size_gib, persistent=True),),
+                volumes=(Volume(name=HOME_VOLUME, mount_path=HOME, size_gib=home_size_gib, persistent=True),),
                 readiness_path=f"{base_path(project, name)}api",
             ),
         ),

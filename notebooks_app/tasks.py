@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from mlplatform.compute.backends.base import BackendError
+from mlplatform.compute.values import BackendError
 from notebooks_app import culling, services
 
 POLL_SECONDS = 2

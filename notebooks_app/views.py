@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from mlplatform.compute.backends.base import Stage
 from mlplatform.compute.selectors import quota_board, workload_log_tail
+from mlplatform.compute.values import Stage
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role

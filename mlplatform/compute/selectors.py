@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from mlplatform.compute import admission
 from mlplatform.compute.models import Workload, WorkloadRequest
+from mlplatform.compute.values import Endpoint
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.quotas.amounts import Amounts
@@ -207,6 +208,14 @@ def workload_log_tail(*, workload: Workload, role: str, index: int, lines: int =
         return list(workload_logs(workload=workload, role=role, index=index, tail=lines, follow=False))
     except ApplicationError:
         return None
+
+
+def workload_endpoint(*, workload: Workload, role: str, port: int) -> Endpoint | None:
+    """Where the console reaches `port` of the first replica of the workload's group `role`, or None
+    while it has no address. Raises BackendError where the backend cannot be asked."""
+    from mlplatform.compute.backends import get_backend
+
+    return get_backend(workload.backend or None).endpoint(workload.ref, role, port)
 
 
 @dataclass(frozen=True)

@@ -476,6 +476,20 @@ def _backends_in_use() -> set[str]:
     return used | {default_backend_name()}
 
 
+def workload_volumes_delete(*, project: Project, name: str) -> None:
+    """Remove the persistent volumes of the project's workloads named `name` (a deleted notebook's
+    home), on the backend the latest of them ran on (the default where none ran). Gone is done.
+    Raises BackendError; a temporary one is worth retrying."""
+    backend = (
+        Workload.objects.filter(project=project, name=name)
+        .exclude(backend="")
+        .order_by("-created_at")
+        .values_list("backend", flat=True)
+        .first()
+    )
+    get_backend(backend or None).delete_volumes(project.slug, name)
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 

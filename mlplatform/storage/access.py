@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# The variables storage wiring sets beside the credentials (compute.replica_env lists them all).
+DEFAULT_BUCKET = "MLPLATFORM_DEFAULT_BUCKET"  # the default connection's URI
+LOCAL_BUCKETS = "MLPLATFORM_LOCAL_BUCKETS"  # the folder of file:// buckets, where there is one
+
 
 @dataclass(frozen=True)
 class Wiring:

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from django.conf import settings
 
 from mlplatform.core.models import Project
-from mlplatform.storage.access import Wiring
+from mlplatform.storage.access import DEFAULT_BUCKET, LOCAL_BUCKETS, Wiring
 from mlplatform.storage.models import StorageConnection
 
 CREDENTIALS_DIR = Wiring.files_dir  # where backends put the key files
@@ -33,7 +33,7 @@ def workload_storage(
     for connection in wired:
         credentials = connection.credentials
         if connection.is_default and connection.default_uri:
-            env["MLPLATFORM_DEFAULT_BUCKET"] = connection.default_uri
+            env[DEFAULT_BUCKET] = connection.default_uri
         if connection.kind == StorageConnection.Kind.S3:
             profiles.append(
                 f"[{connection.name}]\naws_access_key_id = {credentials['access_key_id']}\n"
@@ -54,7 +54,7 @@ def workload_storage(
             if connection.endpoint_url:
                 env.setdefault("STORAGE_EMULATOR_HOST", connection.endpoint_url)
         else:
-            env["MLPLATFORM_LOCAL_BUCKETS"] = str(settings.STORAGE_LOCAL_ROOT)
+            env[LOCAL_BUCKETS] = str(settings.STORAGE_LOCAL_ROOT)
     if profiles:
         # Every S3 connection as a named profile, for scripts that reach more than one store.
         files["aws-credentials"] = "\n".join(profiles)

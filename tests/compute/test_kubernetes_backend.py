@@ -1,4 +1,4 @@
-"""The Kubernetes backend against the API test server (tests/kube.py), with the real manifests.
+"""The Kubernetes backend against the API test server (tests/kube/), with the real manifests.
 
 The test plays the kubelet and the Job controller (`kube.kubelet`) and reads statuses back the
 way the sync task does. No database. Tests marked `cluster` run against the cluster KUBECONFIG

@@ -1,4 +1,4 @@
-"""The Kubernetes client module and the informers, against the API test server (tests/kube.py).
+"""The Kubernetes client module and the informers, against the API test server (tests/kube/).
 
 No database: the official `kubernetes` client talks HTTP to a fresh server per test, and the
 server's request counters show what each call cost.

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from mlplatform.compute.backends.base import BackendError, FlavorInfo, Phase, Wiring, WorkloadRef
-from mlplatform.compute.backends.local.backend import LocalBackend, process_alive
+from mlplatform.compute.backends.local.backend import LocalBackend
 from mlplatform.compute.backends.local.gpus import detect_gpus, nvidia_smi_gpus
+from mlplatform.compute.backends.local.processes import process_alive
 from mlplatform.compute.spec import (
     ExitCodeAction,
     ExitCodeRule,

@@ -7,6 +7,7 @@ may appear, security contexts, and how replicas find each other.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 
@@ -36,6 +37,7 @@ from mlplatform.compute.spec import (
     ExitCodeAction,
     ExitCodeRule,
     FailurePolicy,
+    LocalRun,
     ReplicaGroup,
     Resources,
     SecretRef,
@@ -407,6 +409,17 @@ def test_injected_env_comes_first_so_the_group_env_command_and_args_can_expand_i
     assert "$(MLPLATFORM_REPLICA_INDEX)" in env_of(chief)["TF_CONFIG"]["value"]
     assert chief["command"] == ["python", "-m", "trainer"]
     assert chief["args"] == ["--index=$(MLPLATFORM_REPLICA_INDEX)"]
+
+
+def test_what_the_local_backend_runs_instead_of_the_image_stays_out_of_the_pods():
+    spec = training()
+    local = LocalRun(command=("/opt/venv/bin/python", "-m", "trainer"), env={"ONLY_ON_THIS_MACHINE": "1"})
+    groups = tuple(dataclasses.replace(group, local=local) for group in spec.groups)
+
+    objects = build(dataclasses.replace(spec, groups=groups))
+
+    assert schema_errors(objects) == []
+    assert objects == build(spec)
 
 
 def test_exit_code_rules_become_the_pod_failure_policy():

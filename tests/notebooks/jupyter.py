@@ -32,11 +32,10 @@ def start_jupyterlab(*, project: str, name: str, secret: str, port: int, home: P
         env={},
         token_sha256=hashlib.sha256(secret.encode()).hexdigest(),
         user="jovyan",
-        backend="local",
     ).groups[0]
     env = {**os.environ, **group.env, "HOME": str(home)}
     env |= {"MLPLATFORM_PORT": str(port), "MLPLATFORM_VOLUME_HOME": str(home)}
-    argv = [expand(arg, env) for arg in (*group.command, *group.args)]
+    argv = [expand(arg, env) for arg in (*group.local.command, *group.local.args)]
     return subprocess.Popen(argv, env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

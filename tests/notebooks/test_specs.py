@@ -7,17 +7,20 @@ import hashlib
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 
 from mlplatform.compute.models import Workload
 from mlplatform.compute.spec import WorkloadKind, spec_from_dict, spec_to_dict, validate_spec
 from notebooks_app.models import Notebook
+from notebooks_app.services import notebook_create
 from notebooks_app.specs import LAUNCHER_SOURCE, notebook_spec
 from tests.compute.test_manifests import build, one, schema_errors
+from tests.factories import quota
 
 SECRET = "the-proxys-token"
 
 
-def spec(backend: str = "local", **overrides):
+def spec(**overrides):
     values = {
         "project": "team-a",
         "name": "lab",
@@ -30,7 +33,6 @@ def spec(backend: str = "local", **overrides):
         "env": {"WANDB_MODE": "offline"},
         "token_sha256": hashlib.sha256(SECRET.encode()).hexdigest(),
         "user": "alice",
-        "backend": backend,
         "python": "/venv/bin/python",
     }
     return notebook_spec(**(values | overrides))
@@ -67,13 +69,13 @@ def test_the_workload_carries_the_tokens_digest_never_the_token():
 
 
 def test_locally_it_runs_this_pythons_jupyterlab_on_the_allocated_loopback_port():
-    group = spec("local").groups[0]
+    local = spec().groups[0].local
 
-    assert group.command == ("/venv/bin/python", "-c", LAUNCHER_SOURCE)
-    assert "--ServerApp.base_url=/notebooks/team-a/lab/" in group.args
-    assert "--ServerApp.ip=127.0.0.1" in group.args
-    assert "--ServerApp.port=$(MLPLATFORM_PORT)" in group.args
-    assert "--ServerApp.root_dir=$(MLPLATFORM_VOLUME_HOME)" in group.args
+    assert local.command == ("/venv/bin/python", "-c", LAUNCHER_SOURCE)
+    assert "--ServerApp.base_url=/notebooks/team-a/lab/" in local.args
+    assert "--ServerApp.ip=127.0.0.1" in local.args
+    assert "--ServerApp.port=$(MLPLATFORM_PORT)" in local.args
+    assert "--ServerApp.root_dir=$(MLPLATFORM_VOLUME_HOME)" in local.args
 
 
 def test_the_launcher_passes_through_kubernetes_variable_expansion_unchanged():
@@ -81,17 +83,18 @@ def test_the_launcher_passes_through_kubernetes_variable_expansion_unchanged():
     assert "$" not in LAUNCHER_SOURCE
 
 
-def test_on_kubernetes_the_images_entrypoint_starts_its_own_jupyter_on_8888():
-    group = spec("kubernetes").groups[0]
+def test_in_an_image_its_entrypoint_starts_the_images_own_jupyter_on_8888():
+    group = spec().groups[0]
 
     assert group.command == ()
     assert group.args[:3] == ("python", "-c", LAUNCHER_SOURCE)
     assert "--ServerApp.port=8888" in group.args
     assert "--ServerApp.ip=0.0.0.0" in group.args
+    assert "--ServerApp.root_dir=$(MLPLATFORM_VOLUME_HOME)" in group.args
 
 
 def test_on_kubernetes_it_is_a_valid_stateful_set_with_a_claim_gpus_and_a_readiness_probe():
-    objects = build(spec("kubernetes"))
+    objects = build(spec())
 
     assert schema_errors(objects) == []
     pod = one(objects, "StatefulSet")["spec"]["template"]["spec"]
@@ -103,6 +106,26 @@ def test_on_kubernetes_it_is_a_valid_stateful_set_with_a_claim_gpus_and_a_readin
     claim = one(objects, "PersistentVolumeClaim")
     assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert SECRET not in str(objects)
+    assert "/venv/bin/python" not in str(objects)  # the local backend's command stays out of the pod
+
+
+def test_a_notebook_starts_the_same_workload_whatever_backend_is_the_default(
+    settings, project, member, images
+):
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    owner = member()
+
+    def submitted(backend: str) -> dict:
+        settings.COMPUTE_BACKEND = backend
+        with transaction.atomic():
+            notebook = notebook_create(project=project, owner=owner, name="lab")
+            workload = notebook.workload.spec
+            transaction.set_rollback(True)  # the next one may use the same name
+        (group,) = workload["groups"]
+        del group["env"]["MLPLATFORM_NOTEBOOK_TOKEN_SHA256"]  # a new token for every start
+        return workload
+
+    assert submitted("local") == submitted("kubernetes")
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from mlplatform.compute.spec import WorkloadSpec
-from mlplatform.storage.access import Wiring  # storage's, as backends take it
-
-__all__ = ["Wiring"]  # re-exported: backends and their callers name it from here
+from mlplatform.storage.access import Wiring  # storage's: what backends take to reach buckets
 
 MANAGED_BY = "mlplatform"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -28,6 +28,7 @@ from mlplatform.compute.backends.base import (
     Wiring,
     WorkloadRef,
 )
+from mlplatform.compute.replica_env import REPLICA_INDEX, replica_env
 from mlplatform.compute.spec import (
     DNS_LABEL,
     FailurePolicy,
@@ -417,23 +418,21 @@ def _resources(group: ReplicaGroup, flavor: FlavorInfo) -> dict:
 
 
 def _env(ref: WorkloadRef, spec: WorkloadSpec, group: ReplicaGroup, wiring: Wiring) -> list[dict]:
-    """Injected variables first, so the group's env, command and args can use them as `$(NAME)`;
-    secret values last and only as references to a Secret."""
-    if spec.kind == WorkloadKind.BATCH:
-        field_path = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
-        index = {"name": "MLPLATFORM_REPLICA_INDEX", "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
-    else:
-        index = {"name": "MLPLATFORM_REPLICA_INDEX", "value": "0"}
-    volumes = {_volume_env(volume): volume.mount_path for volume in group.volumes}
+    """Injected variables first (replica_env), so the group's env, command and args can use them as
+    `$(NAME)`; secret values last and only as references to a Secret."""
+    injected = replica_env(
+        workload=ref.id,
+        role=group.role,
+        index=0,  # a batch pod's own comes from its Job completion index
+        cluster=_cluster(ref, spec),
+        port=group.ports[0] if group.ports else DEFAULT_PORT,
+        volumes={volume.name: volume.mount_path for volume in group.volumes},
+    )
     secrets = [(name, secret_name(ref), name) for name in wiring.secret_env]
     secrets += [(secret_ref.env, secret_ref.secret, secret_ref.key) for secret_ref in group.secret_env]
     return [
-        {"name": "MLPLATFORM_WORKLOAD", "value": ref.id},
-        {"name": "MLPLATFORM_REPLICA_ROLE", "value": group.role},
-        index,
-        {"name": "MLPLATFORM_CLUSTER", "value": _cluster(ref, spec)},
         # The group's own value wins over the storage wiring's (one entry per name).
-        *({"name": name, "value": value} for name, value in {**volumes, **wiring.env, **group.env}.items()),
+        *(_env_var(spec, name, value) for name, value in {**injected, **wiring.env, **group.env}.items()),
         *(
             {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
             for name, secret, key in secrets
@@ -441,8 +440,11 @@ def _env(ref: WorkloadRef, spec: WorkloadSpec, group: ReplicaGroup, wiring: Wiri
     ]
 
 
-def _volume_env(volume: Volume) -> str:
-    return f"MLPLATFORM_VOLUME_{volume.name.upper().replace('-', '_')}"
+def _env_var(spec: WorkloadSpec, name: str, value: str) -> dict:
+    if name == REPLICA_INDEX and spec.kind == WorkloadKind.BATCH:
+        field_path = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
+        return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
+    return {"name": name, "value": value}
 
 
 def _pod_volume(spec: WorkloadSpec, volume: Volume) -> dict:
