@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
 
-from mlplatform.compute.backends import default_backend_name
+from mlplatform.compute.selectors import default_backend_runs_images
 from mlplatform.compute.services import workload_cancel, workload_submit
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
@@ -49,8 +49,8 @@ def job_create(*, project: Project, body: dict, user=None) -> Job:
         project=project,
         job_id=job_id,
         training_input=training_input,
-        backend=default_backend_name(),
         labels=labels,
+        runs_images=default_backend_runs_images(),
     )
     try:
         with transaction.atomic(), _fields_under("trainingInput"):

@@ -46,6 +46,7 @@ from mlplatform.compute.spec import (
     ExitCodeAction,
     ExitCodeRule,
     FailurePolicy,
+    LocalRun,
     ReplicaGroup,
     Resources,
     SpecError,
@@ -62,10 +63,8 @@ from training_app.models import RuntimeVersion
 from training_app.runtime import trainer
 
 TI = "trainingInput"
-RUNNER = {
-    "local": (sys.executable, str(Path(trainer.__file__).resolve())),
-    "kubernetes": ("python", "/opt/mlplatform/trainer.py"),
-}
+RUNNER = ("python", "/opt/mlplatform/trainer.py")  # in the runtime image
+LOCAL_RUNNER = (sys.executable, str(Path(trainer.__file__).resolve()))  # ours, the console's Python
 TRAINING_PORT = 2222  # AI Platform's replicas listen on it; addresses in TF_CONFIG end with it
 NAME_MAX = 40
 DEFAULT_MAX_RUN_SECONDS = 7 * 24 * 3600  # AI Platform's default maxRunningTime: seven days
@@ -138,23 +137,27 @@ class _Replicas:
 
 
 def job_spec(
-    *, project: Project, job_id: str, training_input: dict, backend: str, labels: dict | None = None
+    *,
+    project: Project,
+    job_id: str,
+    training_input: dict,
+    labels: dict | None = None,
+    runs_images: bool = True,
 ) -> JobPlan:
     """The workload of a job. Raises ApplicationError (400, or 403 for a bucket the project cannot
-    reach) with `field` the JSON path of the offending input, e.g. trainingInput.workerType."""
-    if backend not in RUNNER:
-        raise ValueError(f"unknown backend {backend!r}")
+    reach) with `field` the JSON path of the offending input, e.g. trainingInput.workerType.
+    Without `runs_images` (the default backend runs processes only), custom containers are refused."""
     ti = _object(training_input, TI)
     _check_fields(ti, ACCEPTED, TI, REFUSED)
     configs = {prefix: _config(ti, prefix) for prefix, _, _ in KINDS}
     replicas = _replicas(ti, configs)
     if configs["master"].get("imageUri"):
         use_chief = _bool(ti.get("useChiefInTfConfig"), f"{TI}.useChiefInTfConfig")
-        groups = _container_groups(project, job_id, ti, replicas, backend, use_chief)
+        groups = _container_groups(project, job_id, ti, replicas, runs_images, use_chief)
     else:
         runtime = _runtime(ti)
         use_chief = _bool(ti.get("useChiefInTfConfig"), f"{TI}.useChiefInTfConfig") or _chief_runtime(runtime)
-        groups = _package_groups(project, job_id, ti, configs, replicas, backend, runtime.image, use_chief)
+        groups = _package_groups(project, job_id, ti, configs, replicas, runtime.image, use_chief)
     scheduling = _object(ti.get("scheduling"), f"{TI}.scheduling")
     _check_fields(scheduling, SCHEDULING_FIELDS, f"{TI}.scheduling")
     max_run = _duration(scheduling.get("maxRunningTime"), f"{TI}.scheduling.maxRunningTime")
@@ -313,11 +316,11 @@ def _package_groups(
     ti: dict,
     configs: dict[str, dict],
     replicas: list[_Replicas],
-    backend: str,
     image: str,
     use_chief: bool,
 ) -> tuple[ReplicaGroup, ...]:
-    """Every replica runs the runner, which installs the packages and runs the module."""
+    """Every replica runs the runner, which installs the packages and runs the module: the runtime
+    image's copy, or on the local backend this repository's with the console's Python."""
     for prefix, config in configs.items():
         for name in ("imageUri", "containerCommand", "containerArgs"):
             if name in config:
@@ -342,19 +345,23 @@ def _package_groups(
             field=f"{TI}.pythonModule",
         )
     args = ("--package-uris", ",".join(uris), "--module", module, "--", *_trainer_args(project, ti))
-    env = _job_env(project, job_id, ti, use_chief, backend)
+    env = _job_env(project, job_id, ti, use_chief)
+    # Replicas and later jobs with the same packages share one virtualenv on this machine.
+    venvs = Path(settings.DATA_DIR) / "local" / "venvs"
+    local = LocalRun(command=LOCAL_RUNNER, args=args, env={"MLPLATFORM_VENV_CACHE": str(venvs)})
     return tuple(
-        _group(replica, use_chief, image=image, command=RUNNER[backend], args=args, env=env)
+        _group(replica, use_chief, image=image, command=RUNNER, args=args, env=env, local=local)
         for replica in replicas
     )
 
 
 def _container_groups(
-    project: Project, job_id: str, ti: dict, replicas: list[_Replicas], backend: str, use_chief: bool
+    project: Project, job_id: str, ti: dict, replicas: list[_Replicas], runs_images: bool, use_chief: bool
 ) -> tuple[ReplicaGroup, ...]:
-    """Each replica runs its config's image (the master's by default), command and args."""
+    """Each replica runs its config's image (the master's by default), command and args; they have
+    no local alternative."""
     master_image = replicas[0].config["imageUri"]
-    if backend == "local":
+    if not runs_images:
         raise ApplicationError(
             "The local backend runs Python packages; custom containers need the Kubernetes backend.",
             field=f"{TI}.masterConfig.imageUri",
@@ -365,7 +372,7 @@ def _container_groups(
             "Give packageUris and pythonModule, or masterConfig.imageUri, not both.", field=field
         )
     trainer_args = _trainer_args(project, ti)
-    env = _job_env(project, job_id, ti, use_chief, backend) | _container_env(job_id, ti)
+    env = _job_env(project, job_id, ti, use_chief) | _container_env(job_id, ti)
     groups = []
     for replica in replicas:
         path = f"{TI}.{replica.prefix}Config"
@@ -388,7 +395,7 @@ def _container_groups(
     return tuple(groups)
 
 
-def _group(replica: _Replicas, use_chief: bool, *, image, command, args, env) -> ReplicaGroup:
+def _group(replica: _Replicas, use_chief: bool, *, image, command, args, env, local=None) -> ReplicaGroup:
     role = "chief" if replica.role == "master" and use_chief else replica.role
     return ReplicaGroup(
         role=role,
@@ -399,6 +406,7 @@ def _group(replica: _Replicas, use_chief: bool, *, image, command, args, env) ->
         env=dict(env),
         resources=replica.resources,
         ports=(TRAINING_PORT,),
+        local=local,
     )
 
 
@@ -425,16 +433,13 @@ def _check_reachable(project: Project, uri, field: str) -> None:
         raise ApplicationError(exc.message, field=field) from exc
 
 
-def _job_env(project: Project, job_id: str, ti: dict, use_chief: bool, backend: str) -> dict[str, str]:
+def _job_env(project: Project, job_id: str, ti: dict, use_chief: bool) -> dict[str, str]:
     """What the runner (or a container) needs to write TF_CONFIG's "job" and CLOUD_ML_JOB."""
     job = {"job_id": job_id, "project": project.slug, "training_input": ti}
-    env = {
+    return {
         "MLPLATFORM_TRAINING_JOB": _literal(json.dumps(job, separators=(",", ":"))),
         "MLPLATFORM_USE_CHIEF": "true" if use_chief else "false",
     }
-    if backend == "local":  # replicas and later jobs with the same packages share one virtualenv
-        env["MLPLATFORM_VENV_CACHE"] = str(Path(settings.DATA_DIR) / "local" / "venvs")
-    return env
 
 
 def _container_env(job_id: str, ti: dict) -> dict[str, str]:

@@ -36,17 +36,18 @@ def team(project, settings, tmp_path):
     return project
 
 
-def plan(team, backend="local", labels=None, job_id="mnist_1", **training_input):
+def plan(team, runs_images=False, labels=None, job_id="mnist_1", **training_input):
+    """The plan of a package job; `runs_images` says whether the default backend runs images."""
     training_input.setdefault("packageUris", [PACKAGE])
     training_input.setdefault("pythonModule", "trainer.task")
     return job_spec(
-        project=team, job_id=job_id, training_input=training_input, backend=backend, labels=labels
+        project=team, job_id=job_id, training_input=training_input, labels=labels, runs_images=runs_images
     )
 
 
 def container_plan(team, **training_input):
     training_input.setdefault("masterConfig", {"imageUri": "registry.example/trainer:1"})
-    return job_spec(project=team, job_id="mnist_1", training_input=training_input, backend="kubernetes")
+    return job_spec(project=team, job_id="mnist_1", training_input=training_input, runs_images=True)
 
 
 def shapes(result) -> dict[str, tuple]:
@@ -57,9 +58,9 @@ def shapes(result) -> dict[str, tuple]:
     }
 
 
-def refusal(team, backend="local", labels=None, **training_input) -> ApplicationError:
+def refusal(team, runs_images=False, labels=None, **training_input) -> ApplicationError:
     with pytest.raises(ApplicationError) as caught:
-        plan(team, backend=backend, labels=labels, **training_input)
+        plan(team, runs_images=runs_images, labels=labels, **training_input)
     return caught.value
 
 
@@ -160,36 +161,44 @@ def test_package_jobs_run_the_runner_with_packages_module_args_then_job_dir(team
     )
 
     (master,) = result.spec.groups
-    assert master.command == (sys.executable, str(RUNNER))
+    assert master.command == ("python", "/opt/mlplatform/trainer.py")
+    assert master.local.command == (sys.executable, str(RUNNER))
     assert RUNNER.is_file()
-    assert master.args == (
-        "--package-uris",
-        f"{PACKAGE},s3://demo/packages/utils-1.0-py3-none-any.whl",
-        "--module",
-        "trainer.task",
-        "--",
-        "--epochs",
-        "1",
-        "--price=$$(HOME)",
-        "--job-dir",
-        "gs://demo/jobs/mnist_1",
+    assert (
+        master.local.args
+        == master.args
+        == (
+            "--package-uris",
+            f"{PACKAGE},s3://demo/packages/utils-1.0-py3-none-any.whl",
+            "--module",
+            "trainer.task",
+            "--",
+            "--epochs",
+            "1",
+            "--price=$$(HOME)",
+            "--job-dir",
+            "gs://demo/jobs/mnist_1",
+        )
     )
     # Both backends expand $(NAME) in args: the trainer still gets its argument as written.
     assert expand(master.args[7], {"HOME": "/root"}) == "--price=$(HOME)"
 
 
-def test_the_kubernetes_backend_runs_the_runner_carried_by_the_runtime_image(team):
-    result = plan(team, backend="kubernetes")
+def test_image_backends_run_the_runner_carried_by_the_runtime_image_and_the_local_one_ours(team, settings):
+    result = plan(team)
 
     (master,) = result.spec.groups
-    assert master.command == ("python", "/opt/mlplatform/trainer.py")
+    assert (master.image, master.command) == ("python:3.11-slim", ("python", "/opt/mlplatform/trainer.py"))
     assert "MLPLATFORM_VENV_CACHE" not in master.env
+    # The local backend runs this repository's runner, replicas sharing one virtualenv cache.
+    assert master.local.command == (sys.executable, str(RUNNER))
+    assert master.local.env == {"MLPLATFORM_VENV_CACHE": str(Path(settings.DATA_DIR) / "local" / "venvs")}
 
 
 def test_every_replica_gets_the_job_for_tf_config_and_a_shared_virtualenv_cache(team, settings):
     training_input = {"scaleTier": "STANDARD_1", "packageUris": [PACKAGE], "pythonModule": "trainer.task"}
     training_input["args"] = ["--cost=$5"]
-    result = job_spec(project=team, job_id="mnist_1", training_input=training_input, backend="local")
+    result = job_spec(project=team, job_id="mnist_1", training_input=training_input)
 
     for group in result.spec.groups:
         env = expand_all(group.env, {})
@@ -198,7 +207,7 @@ def test_every_replica_gets_the_job_for_tf_config_and_a_shared_virtualenv_cache(
             "project": "team-a",
             "training_input": training_input,
         }
-        assert env["MLPLATFORM_VENV_CACHE"] == str(Path(settings.DATA_DIR) / "local" / "venvs")
+        assert group.local.env["MLPLATFORM_VENV_CACHE"] == str(Path(settings.DATA_DIR) / "local" / "venvs")
 
 
 @pytest.mark.parametrize(
@@ -232,6 +241,7 @@ def test_custom_containers_run_their_images_with_tf_config_completed_by_kubernet
     )
 
     chief, worker = result.spec.groups
+    assert (chief.local, worker.local) == (None, None)  # the local backend cannot run them
     assert (chief.role, chief.image, chief.command, chief.args) == (
         "chief",
         "registry.example/trainer:1",
@@ -264,7 +274,6 @@ def test_custom_containers_run_their_images_with_tf_config_completed_by_kubernet
 def test_job_specs_become_valid_kubernetes_objects(team):
     package = plan(
         team,
-        backend="kubernetes",
         scaleTier="CUSTOM",
         masterType="n1-standard-8",
         masterConfig={"acceleratorConfig": {"count": "1", "type": "NVIDIA_H100_80GB"}},
@@ -471,7 +480,10 @@ def test_hyperparameter_tuning_says_it_is_not_supported_yet(team):
 
 def test_the_local_backend_refuses_custom_containers_plainly(team):
     error = refusal(
-        team, packageUris=None, pythonModule=None, masterConfig={"imageUri": "registry.example/t:1"}
+        team,
+        packageUris=None,
+        pythonModule=None,
+        masterConfig={"imageUri": "registry.example/t:1"},
     )
 
     assert error.field == "trainingInput.masterConfig.imageUri"
