@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
@@ -77,6 +78,11 @@ DURATION = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,9}))?s")
 MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 WHOLE = re.compile(r"[0-9]{1,18}")  # an int64 that is not negative, as a string
 EXIT_CODES = re.compile(r"[0-9]{1,3}(-[0-9]{1,3})*")
+REPLICA_REFS = (
+    "MLPLATFORM_CLUSTER",
+    "MLPLATFORM_REPLICA_ROLE",
+    "MLPLATFORM_REPLICA_INDEX",
+)  # tf_config's order
 CHIEF_SINCE = (2, 1)  # runtime versions from 2.1 name the master "chief" in TF_CONFIG
 
 LABEL_RETRIES = "mlplatform-retries"
@@ -443,9 +449,16 @@ def _job_env(project: Project, job_id: str, ti: dict, use_chief: bool) -> dict[s
 
 
 def _container_env(job_id: str, ti: dict) -> dict[str, str]:
-    job = _literal(json.dumps(trainer.job_for_tf_config(ti), separators=(",", ":")))
-    task = '{"type":"$(MLPLATFORM_REPLICA_ROLE)","index":$(MLPLATFORM_REPLICA_INDEX)}'
-    tf_config = f'{{"cluster":$(MLPLATFORM_CLUSTER),"task":{task},"job":{job},"environment":"cloud"}}'
+    """TF_CONFIG as the runner builds it, with the replica's own values left as `$(NAME)` references
+    that the backend completes from its MLPLATFORM_* variables."""
+    marks = {name: f"mlplatform-{secrets.token_hex(8)}" for name in REPLICA_REFS}
+    config = trainer.tf_config(*marks.values(), ti)
+    tf_config = _literal(json.dumps(config, separators=(",", ":")))
+    for name, mark in marks.items():  # the role stays a JSON string; the cluster and index are JSON
+        tf_config = tf_config.replace(
+            mark if name == "MLPLATFORM_REPLICA_ROLE" else f'"{mark}"', f"$({name})"
+        )
+    job = _literal(json.dumps(config["job"], separators=(",", ":")))
     return {"TF_CONFIG": tf_config, "CLUSTER_SPEC": tf_config, "CLOUD_ML_JOB": job, "CLOUD_ML_JOB_ID": job_id}
 
 

@@ -33,7 +33,6 @@ SCALE_TIERS = ("BASIC", "BASIC_GPU", "STANDARD_1", "PREMIUM_1", "CUSTOM")
 RETRIES_LABEL = "mlplatform-retries"
 FAIL_FAST_LABEL = "mlplatform-fail-fast-exit-codes"
 TF_PORT = 2222  # the port AI Platform's replicas listen on, and the backends' default
-CLUSTER_ROLES = ("master", "chief", *trainer.TRAINING_ROLES)  # TF_CONFIG's "cluster" leaves out evaluators
 
 # An error's field (a path in the Job body) -> the form input it is about; the longest prefix wins.
 FORM_INPUTS = {
@@ -204,9 +203,7 @@ def next_job_id(job_id: str, taken: set[str]) -> str:
 
 
 def tf_configs(groups: list[dict], training_input: dict, replicas: list[dict] = ()) -> list[tuple[str, dict]]:
-    """TF_CONFIG of each replica, as the trainer (training_app/runtime/trainer.py) exports it from
-    AI Platform's rules: the cluster of master (or chief), workers and parameter servers (never
-    evaluators), the replica's own task, trainingInput in proto field names as `job`.
+    """TF_CONFIG of each replica, built as the runner (training_app/runtime/trainer.py) builds it.
 
     Group roles are already TF_CONFIG's task types (training_app.specs names them so). Addresses
     come from the backend's replica rows when they carry one; otherwise they are `role-index:port`
@@ -218,22 +215,9 @@ def tf_configs(groups: list[dict], training_input: dict, replicas: list[dict] = 
         port = (group.get("ports") or [TF_PORT])[0]
         return known.get((group["role"], index), f"{group['role']}-{index}:{port}")
 
-    cluster = {
-        group["role"]: [address(group, index) for index in range(group.get("count", 1))]
-        for group in groups
-        if group["role"] in CLUSTER_ROLES
-    }
-    job = trainer.job_for_tf_config(training_input)
+    cluster = {group["role"]: [address(group, i) for i in range(group.get("count", 1))] for group in groups}
     return [
-        (
-            f"{group['role']}-{index}",
-            {
-                "cluster": cluster,
-                "task": {"type": group["role"], "index": index},
-                "job": job,
-                "environment": "cloud",
-            },
-        )
+        (f"{group['role']}-{index}", trainer.tf_config(cluster, group["role"], index, training_input))
         for group in groups
         for index in range(group.get("count", 1))
     ]
