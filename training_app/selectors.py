@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp.filtering import field, map_field, parse_filter
-from training_app.models import Job
+from training_app.models import Job, RuntimeVersion
 
 
 def _state(name: str, op: str, value: str) -> Q:
@@ -38,3 +38,29 @@ def job_get(*, project: Project, job_id: str) -> Job:
         raise ApplicationError(f"Job '{job_id}' was not found.", code=ErrorCode.NOT_FOUND)
     with_queue_positions([job.workload])
     return job
+
+
+def runtime_version_for(*, runtime_version: str, python_version: str) -> RuntimeVersion:
+    """The exact runtimeVersion/pythonVersion pair, else the runtime's any-Python row, else (no
+    pythonVersion) its newest Python; with no runtimeVersion, the default row. Raises
+    ApplicationError naming trainingInput.runtimeVersion or .pythonVersion when none is offered."""
+    rows = RuntimeVersion.objects.filter(runtime_version=runtime_version)
+    if runtime_version and not rows.exists():
+        offered = sorted(
+            {row for row in RuntimeVersion.objects.values_list("runtime_version", flat=True) if row}
+        )
+        raise ApplicationError(
+            f"Runtime version '{runtime_version}' is not offered here ({', '.join(offered)}).",
+            field="trainingInput.runtimeVersion",
+        )
+    row = rows.filter(python_version=python_version).first() or rows.filter(python_version="").first()
+    if row is None and not python_version:
+        row = rows.first()
+    if row is None and not runtime_version:
+        row = RuntimeVersion.objects.filter(is_default=True).first()
+    if row is None:
+        raise ApplicationError(
+            f"Python {python_version} is not offered with runtime version '{runtime_version or 'default'}'.",
+            field="trainingInput.pythonVersion",
+        )
+    return row

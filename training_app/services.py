@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from mlplatform.compute.selectors import default_backend_runs_images
@@ -13,8 +16,13 @@ from mlplatform.compute.services import workload_cancel, workload_submit
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp.labels import labels_checked
+from mlplatform.quotas.selectors import accelerator_flavors, machine_types
+from mlplatform.storage.selectors import connection_for_uri
+from mlplatform.storage.uris import parse_uri
+from training_app.inputs import training_input_from_json
 from training_app.models import JOB_ID, Job
-from training_app.specs import job_spec
+from training_app.selectors import runtime_version_for
+from training_app.specs import Catalog, JobPlan, job_plan
 
 JOB_FIELDS = {"jobId", "trainingInput", "labels", "etag"}
 OUTPUT_ONLY = {"createTime", "startTime", "endTime", "state", "errorMessage", "trainingOutput", "jobPosition"}
@@ -45,13 +53,7 @@ def job_create(*, project: Project, body: dict, user=None) -> Job:
         raise ApplicationError(
             f"Job '{job_id}' already exists.", code=ErrorCode.ALREADY_EXISTS, field="jobId"
         )
-    plan = job_spec(
-        project=project,
-        job_id=job_id,
-        training_input=training_input,
-        labels=labels,
-        runs_images=default_backend_runs_images(),
-    )
+    plan = training_plan(project=project, job_id=job_id, training_input=training_input, labels=labels)
     try:
         with transaction.atomic(), _fields_under("trainingInput"):
             workload = workload_submit(
@@ -99,6 +101,39 @@ def job_patch(*, job: Job, body: dict, update_mask: str) -> Job:
     job.labels = labels_checked(body.get("labels") or {})
     job.save(update_fields=["labels", "update_time"])
     return job
+
+
+def training_plan(*, project: Project, job_id: str, training_input: dict, labels: dict) -> JobPlan:
+    """What a job's trainingInput asks for: parsed, checked against what the project reaches, the
+    catalog and the default backend, then built. Raises ApplicationError naming the field."""
+    request = training_input_from_json(training_input)
+    if request.package is None and not default_backend_runs_images():
+        raise ApplicationError(
+            "The local backend runs Python packages; custom containers need the Kubernetes backend.",
+            field="trainingInput.masterConfig.imageUri",
+        )
+    for field, uri in request.uris:
+        _check_reachable(project, uri, field)
+    catalog = Catalog(
+        machines=machine_types(),
+        accelerators=accelerator_flavors(),
+        venv_cache=str(Path(settings.DATA_DIR) / "local" / "venvs"),
+    )
+    if request.package is not None:
+        runtime = runtime_version_for(
+            runtime_version=request.runtime_version, python_version=request.python_version
+        )
+        catalog = replace(catalog, runtime_image=runtime.image, runtime_version=runtime.runtime_version)
+    return job_plan(request, job_id=job_id, project=project.slug, labels=labels, catalog=catalog)
+
+
+def _check_reachable(project: Project, uri: str, field: str) -> None:
+    """AI Platform answers a package it cannot read with INVALID_ARGUMENT, so the storage 403
+    (which names the bucket) becomes a 400 on the field here."""
+    try:
+        connection_for_uri(project=project, uri=parse_uri(uri, field=field))
+    except ApplicationError as exc:
+        raise ApplicationError(exc.message, field=field) from exc
 
 
 @contextmanager

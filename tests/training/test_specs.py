@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from mlplatform.compute.backends.base import FlavorInfo, Wiring, WorkloadRef
 from mlplatform.compute.backends.kubernetes.manifests import workload_objects
@@ -19,7 +20,8 @@ from mlplatform.quotas.models import Flavor
 from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_manifests import schema_errors
 from training_app.models import RuntimeVersion
-from training_app.specs import job_spec, workload_name
+from training_app.services import training_plan
+from training_app.specs import workload_name
 
 PACKAGE = "gs://demo/packages/trainer-0.1.tar.gz"
 RUNNER = Path(__file__).resolve().parents[2] / "training_app" / "runtime" / "trainer.py"
@@ -27,7 +29,8 @@ RUNNER = Path(__file__).resolve().parents[2] / "training_app" / "runtime" / "tra
 
 @pytest.fixture
 def team(project, settings, tmp_path):
-    """team-a with a local bucket `demo` (gs:// and s3://)."""
+    """team-a with a local bucket `demo` (gs:// and s3://), on the local backend."""
+    settings.COMPUTE_BACKEND = "local"
     settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
     settings.DATA_DIR = tmp_path / "data"
     storage_connection_create(
@@ -36,18 +39,17 @@ def team(project, settings, tmp_path):
     return project
 
 
-def plan(team, runs_images=False, labels=None, job_id="mnist_1", **training_input):
-    """The plan of a package job; `runs_images` says whether the default backend runs images."""
+def plan(team, labels=None, job_id="mnist_1", **training_input):
+    """The plan of a package job, the local backend being the default."""
     training_input.setdefault("packageUris", [PACKAGE])
     training_input.setdefault("pythonModule", "trainer.task")
-    return job_spec(
-        project=team, job_id=job_id, training_input=training_input, labels=labels, runs_images=runs_images
-    )
+    return training_plan(project=team, job_id=job_id, training_input=training_input, labels=labels or {})
 
 
+@override_settings(COMPUTE_BACKEND="kubernetes")
 def container_plan(team, **training_input):
     training_input.setdefault("masterConfig", {"imageUri": "registry.example/trainer:1"})
-    return job_spec(project=team, job_id="mnist_1", training_input=training_input, runs_images=True)
+    return training_plan(project=team, job_id="mnist_1", training_input=training_input, labels={})
 
 
 def shapes(result) -> dict[str, tuple]:
@@ -58,9 +60,9 @@ def shapes(result) -> dict[str, tuple]:
     }
 
 
-def refusal(team, runs_images=False, labels=None, **training_input) -> ApplicationError:
+def refusal(team, labels=None, **training_input) -> ApplicationError:
     with pytest.raises(ApplicationError) as caught:
-        plan(team, runs_images=runs_images, labels=labels, **training_input)
+        plan(team, labels=labels, **training_input)
     return caught.value
 
 
@@ -145,7 +147,6 @@ def test_runtime_2_1_and_later_or_use_chief_name_the_master_chief(team, fields, 
     result = plan(team, scaleTier="STANDARD_1", **fields)
 
     assert [g.role for g in result.spec.groups] == [role, "worker", "ps"]
-    assert result.use_chief == (role == "chief")
     assert {g.env["MLPLATFORM_USE_CHIEF"] for g in result.spec.groups} == {str(role == "chief").lower()}
 
 
@@ -198,7 +199,7 @@ def test_image_backends_run_the_runner_carried_by_the_runtime_image_and_the_loca
 def test_every_replica_gets_the_job_for_tf_config_and_a_shared_virtualenv_cache(team, settings):
     training_input = {"scaleTier": "STANDARD_1", "packageUris": [PACKAGE], "pythonModule": "trainer.task"}
     training_input["args"] = ["--cost=$5"]
-    result = job_spec(project=team, job_id="mnist_1", training_input=training_input)
+    result = training_plan(project=team, job_id="mnist_1", training_input=training_input, labels={})
 
     for group in result.spec.groups:
         env = expand_all(group.env, {})
@@ -459,7 +460,7 @@ def test_workload_names_are_dns_labels_derived_from_the_job_id(job_id, name):
         ({"masterConfig": {"gpus": 2}}, "trainingInput.masterConfig.gpus"),
         ({"masterConfig": {"containerArgs": ["-v"]}}, "trainingInput.masterConfig.containerArgs"),
         ({"workerConfig": {"imageUri": "registry.example/w:1"}}, "trainingInput.workerConfig.imageUri"),
-        ({"masterConfig": {"imageUri": "registry.example/t:1"}}, "trainingInput.masterConfig.imageUri"),
+        ({"masterConfig": {"imageUri": "registry.example/t:1"}}, "trainingInput.packageUris"),  # both
         ({"masterConfig": "n1-standard-4"}, "trainingInput.masterConfig"),
         ({"fancyMode": True}, "trainingInput.fancyMode"),
     ],

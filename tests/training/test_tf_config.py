@@ -11,7 +11,7 @@ from mlplatform.compute.envexpand import expand_all
 from mlplatform.compute.spec import spec_to_dict
 from mlplatform.storage.services import storage_connection_create
 from training_app.runtime import trainer
-from training_app.specs import job_spec
+from training_app.services import training_plan
 from training_app.views import tf_configs
 
 CLUSTER = {
@@ -30,7 +30,8 @@ def team(project, settings, tmp_path):
     return project
 
 
-def test_the_runner_the_spec_and_the_page_agree_on_every_replica(team):
+def test_the_runner_the_spec_and_the_page_agree_on_every_replica(team, settings):
+    settings.COMPUTE_BACKEND = "kubernetes"
     training_input = {
         "scaleTier": "CUSTOM",
         "masterType": "n1-standard-4",
@@ -41,7 +42,7 @@ def test_the_runner_the_spec_and_the_page_agree_on_every_replica(team):
         "parameterServerCount": 1,
         "args": ["--price=$5"],
     }
-    spec = job_spec(project=team, job_id="mnist_1", training_input=training_input, runs_images=True).spec
+    spec = training_plan(project=team, job_id="mnist_1", training_input=training_input, labels={}).spec
     replicas = [
         {"role": role, "index": index, "address": address}
         for role, addresses in CLUSTER.items()

@@ -19,7 +19,7 @@ from mlplatform.compute.envexpand import expand, expand_all
 from mlplatform.storage.services import storage_connection_create
 from tests.stores import S3_KEY_ID, S3_SECRET, aws_client, gcs_client
 from training_app.runtime import trainer
-from training_app.specs import job_spec
+from training_app.services import training_plan
 
 RUNNER = Path(__file__).resolve().parents[2] / "training_app" / "runtime" / "trainer.py"
 WHEEL = "trainer-0.1-py3-none-any.whl"
@@ -103,7 +103,7 @@ def start_replicas(
     training_input.setdefault("packageUris", [f"gs://demo/packages/{WHEEL}"])
     training_input.setdefault("pythonModule", "trainer.task")
     training_input.setdefault("jobDir", "gs://demo/jobs/mnist")
-    plan = job_spec(project=project, job_id="mnist_1", training_input=training_input)
+    plan = training_plan(project=project, job_id="mnist_1", training_input=training_input, labels={})
     ports = iter(range(23450, 23450 + plan.spec.replicas))
     cluster = {g.role: [f"127.0.0.1:{next(ports)}" for _ in range(g.count)] for g in plan.spec.groups}
     started = []
