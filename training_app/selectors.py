@@ -23,9 +23,12 @@ def _state(name: str, op: str, value: str) -> Q:
 JOB_FILTERS = {"state": _state, "labels": map_field("labels"), "jobId": field("job_id")}
 
 
-def jobs_list(*, project: Project, filter_text: str = "") -> QuerySet[Job]:
-    """The project's jobs matching an AI Platform filter such as `state=RUNNING AND labels.team=nlp`."""
+def jobs_list(*, project: Project, filter_text: str = "", kind: str | None = None) -> QuerySet[Job]:
+    """The project's jobs (of one `kind`, e.g. trainingInput, or all) matching an AI Platform
+    filter such as `state=RUNNING AND labels.team=nlp`."""
     jobs = Job.objects.filter(project=project).select_related("workload", "project")
+    if kind is not None:
+        jobs = jobs.filter(kind=kind)
     return jobs.filter(parse_filter(filter_text, JOB_FILTERS))
 
 

@@ -53,6 +53,7 @@ from mlplatform.compute.spec import (
 from mlplatform.core.errors import ApplicationError
 from mlplatform.quotas.selectors import Machine
 from training_app.inputs import CUSTOM, TI, Replicas, TrainingInput
+from training_app.jobs import JobPlan
 from training_app.runtime import trainer
 
 RUNNER = ("python", "/opt/mlplatform/trainer.py")  # in the runtime image
@@ -81,15 +82,6 @@ class Catalog:
     runtime_image: str = ""
     runtime_version: str = ""  # '' for the default row
     venv_cache: str = ""  # where the local runner keeps its virtualenvs
-
-
-@dataclass(frozen=True)
-class JobPlan:
-    """What a job asks of the platform: its workload and how it queues."""
-
-    spec: WorkloadSpec
-    priority: int  # scheduling.priority, 0..1000: bigger runs first
-    max_wait_seconds: int | None  # scheduling.maxWaitTime: fail if not running by then
 
 
 def job_plan(

@@ -43,13 +43,13 @@ def plan(team, labels=None, job_id="mnist_1", **training_input):
     """The plan of a package job, the local backend being the default."""
     training_input.setdefault("packageUris", [PACKAGE])
     training_input.setdefault("pythonModule", "trainer.task")
-    return training_plan(project=team, job_id=job_id, training_input=training_input, labels=labels or {})
+    return training_plan(project=team, job_id=job_id, input=training_input, labels=labels or {})
 
 
 @override_settings(COMPUTE_BACKEND="kubernetes")
 def container_plan(team, **training_input):
     training_input.setdefault("masterConfig", {"imageUri": "registry.example/trainer:1"})
-    return training_plan(project=team, job_id="mnist_1", training_input=training_input, labels={})
+    return training_plan(project=team, job_id="mnist_1", input=training_input, labels={})
 
 
 def shapes(result) -> dict[str, tuple]:
@@ -199,7 +199,7 @@ def test_image_backends_run_the_runner_carried_by_the_runtime_image_and_the_loca
 def test_every_replica_gets_the_job_for_tf_config_and_a_shared_virtualenv_cache(team, settings):
     training_input = {"scaleTier": "STANDARD_1", "packageUris": [PACKAGE], "pythonModule": "trainer.task"}
     training_input["args"] = ["--cost=$5"]
-    result = training_plan(project=team, job_id="mnist_1", training_input=training_input, labels={})
+    result = training_plan(project=team, job_id="mnist_1", input=training_input, labels={})
 
     for group in result.spec.groups:
         env = expand_all(group.env, {})

@@ -42,7 +42,7 @@ def test_the_runner_the_spec_and_the_page_agree_on_every_replica(team, settings)
         "parameterServerCount": 1,
         "args": ["--price=$5"],
     }
-    spec = training_plan(project=team, job_id="mnist_1", training_input=training_input, labels={}).spec
+    spec = training_plan(project=team, job_id="mnist_1", input=training_input, labels={}).spec
     replicas = [
         {"role": role, "index": index, "address": address}
         for role, addresses in CLUSTER.items()

@@ -103,7 +103,7 @@ def start_replicas(
     training_input.setdefault("packageUris", [f"gs://demo/packages/{WHEEL}"])
     training_input.setdefault("pythonModule", "trainer.task")
     training_input.setdefault("jobDir", "gs://demo/jobs/mnist")
-    plan = training_plan(project=project, job_id="mnist_1", training_input=training_input, labels={})
+    plan = training_plan(project=project, job_id="mnist_1", input=training_input, labels={})
     ports = iter(range(23450, 23450 + plan.spec.replicas))
     cluster = {g.role: [f"127.0.0.1:{next(ports)}" for _ in range(g.count)] for g in plan.spec.groups}
     started = []
