@@ -22,12 +22,14 @@ from django.db import transaction
 
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
+from mlplatform.gcp import proto
 from mlplatform.gcp import services as operations
 from mlplatform.gcp.fieldmask import parse_update_mask
 from mlplatform.gcp.labels import labels_checked
 from mlplatform.gcp.models import Operation
 from mlplatform.gcp.proto import timestamp
 from mlplatform.quotas.models import AcceleratorType, MachineType
+from mlplatform.quotas.selectors import accelerator_flavors, machine_types
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook, NotebookImage
 
@@ -49,6 +51,7 @@ INSTANCE_FIELDS |= {"enableThirdPartyIdentity", "enableManagedEuc"}
 OUTPUT_ONLY = {"name", "id", "proxyUri", "state", "creator", "createTime", "updateTime", "healthState"}
 OUTPUT_ONLY |= {"healthInfo", "upgradeHistory", "satisfiesPzs", "satisfiesPzi", "thirdPartyProxyUrl"}
 PATCHABLE = {"labels", "gceSetup.machineType", "gceSetup.acceleratorConfigs", "gceSetup.containerImage"}
+ACCELERATOR = "gceSetup.acceleratorConfigs[0]"  # the one accelerator config an instance may have
 CPU_FLAVOR = "cpu"  # the catalog's flavor without GPUs, notebook_create's default
 CANCELLABLE = {"create", "start"}  # stopping the notebook undoes them; the others cannot stop part-way
 UNSUPPORTED_TRUE = {
@@ -111,13 +114,11 @@ def instance_create(*, project: Project, location: str, instance_id: str, body: 
             "must start with a lowercase letter and have at most 63 lowercase letters, digits and '-'.",
             field="instanceId",
         )
-    unknown = sorted(set(body) - INSTANCE_FIELDS - OUTPUT_ONLY)
-    if unknown:
-        raise ApplicationError(f"'{unknown[0]}' is not a field of Instance.", field=unknown[0])
+    proto.check_fields(body, INSTANCE_FIELDS | OUTPUT_ONLY, type_name="Instance")
     for field, reason in UNSUPPORTED_TRUE.items():
         if body.get(field):
             raise ApplicationError(reason, field=field)
-    shape = _shape(body.get("gceSetup") or {})
+    shape = _shape(body.get("gceSetup"))
     with transaction.atomic():
         notebook = services.notebook_create(
             project=project, owner=user, name=instance_id, location=location, **shape
@@ -148,9 +149,7 @@ def instance_patch(*, notebook: Notebook, update_mask: str | None, body: dict, c
     if not isinstance(body, dict):
         raise ApplicationError("The request body must be an Instance object.", field="instance")
     paths = parse_update_mask(",".join(map(_camel_case, (update_mask or "").split(","))), allowed=PATCHABLE)
-    setup = body.get("gceSetup") or {}
-    if not isinstance(setup, dict):
-        raise ApplicationError("must be an object.", field="gceSetup")
+    setup = proto.message(body.get("gceSetup"), field="gceSetup")
     fields = {path.removeprefix("gceSetup.") for path in paths if path.startswith("gceSetup.")}
     shape = _patched_shape(notebook, {field: setup.get(field) for field in fields})
     labels = labels_checked(body.get("labels") or {}) if "labels" in paths else None
@@ -238,10 +237,9 @@ def _failed(operation: Operation, code: ErrorCode, message: str) -> Operation:
 # --- gceSetup -----------------------------------------------------------------------------------
 
 
-def _shape(setup: dict) -> dict:
+def _shape(setup) -> dict:
     """notebook_create's arguments from `gceSetup`."""
-    if not isinstance(setup, dict):
-        raise ApplicationError("must be an object.", field="gceSetup")
+    setup = proto.message(setup, field="gceSetup")
     if setup.get("vmImage"):
         raise ApplicationError(
             "VM images are not supported: notebooks run as containers; give gceSetup.containerImage.",
@@ -269,7 +267,8 @@ def _shape(setup: dict) -> dict:
     if len(disks) > 1:
         raise ApplicationError("at most one data disk (the home volume).", field="gceSetup.dataDisks")
     if disks and disks[0].get("diskSizeGb") not in (None, ""):
-        shape["home_size_gib"] = _int(disks[0]["diskSizeGb"], "gceSetup.dataDisks[0].diskSizeGb")
+        field = "gceSetup.dataDisks[0].diskSizeGb"
+        shape["home_size_gib"] = proto.int64(disks[0]["diskSizeGb"], field=field, minimum=1)
     return shape
 
 
@@ -300,27 +299,26 @@ def _machine(name: str) -> dict:
             "cpu": Decimal(custom[1]),
             "memory_gib": (Decimal(custom[2]) / 1024).quantize(Decimal("0.001")),
         }
-    machine = MachineType.objects.select_related("flavor").filter(name=name, kind="compute_engine").first()
-    if machine is None:
+    machine = machine_types(names=[name]).get(name)
+    if machine is None or machine.kind != MachineType.Kind.COMPUTE_ENGINE:
         raise ApplicationError(
             f"'{name}' is not a machine type of this platform; use a catalog one or custom-VCPUS-MIB.",
             field="gceSetup.machineType",
         )
     shape = {"cpu": machine.vcpus, "memory_gib": machine.memory_gib}
-    if machine.gpu_count:
-        shape |= {"flavor": machine.flavor.name, "gpus": machine.gpu_count}
+    if machine.gpus:
+        shape |= {"flavor": machine.flavor, "gpus": machine.gpus}
     return shape
 
 
 def _accelerator(config: dict) -> dict:
     name = config.get("type", "")
-    accelerator = AcceleratorType.objects.select_related("flavor").filter(name=name).first()
-    if accelerator is None:
-        raise ApplicationError(
-            f"'{name}' is not an accelerator of this platform.", field="gceSetup.acceleratorConfigs[0].type"
-        )
-    count = _int(config.get("coreCount", 1), "gceSetup.acceleratorConfigs[0].coreCount")
-    return {"flavor": accelerator.flavor.name, "gpus": count}
+    flavor = accelerator_flavors(names=[name]).get(name)
+    if flavor is None:
+        message = f"'{name}' is not an accelerator of this platform."
+        raise ApplicationError(message, field=f"{ACCELERATOR}.type")
+    count = proto.int64(config.get("coreCount", 1), field=f"{ACCELERATOR}.coreCount", minimum=1)
+    return {"flavor": flavor, "gpus": count}
 
 
 def _catalog_image(image: dict) -> str:
@@ -333,16 +331,6 @@ def _catalog_image(image: dict) -> str:
         f"'{reference}' is not in the notebook image catalog; ask an admin to add it.",
         field="gceSetup.containerImage",
     )
-
-
-def _int(value, field: str) -> int:
-    try:
-        number = int(value)  # int64 travels as a string in JSON, or as a number
-    except (TypeError, ValueError):
-        raise ApplicationError(f"'{value}' is not a whole number.", field=field) from None
-    if number < 1:
-        raise ApplicationError("must be at least 1.", field=field)
-    return number
 
 
 def _machine_type(cpu: Decimal, memory_gib: Decimal) -> str:

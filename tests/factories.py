@@ -45,8 +45,15 @@ def quota(project: Project, flavor_name: str, **values) -> ProjectQuota:
     return ProjectQuota.objects.create(project=project, flavor=Flavor.objects.get(name=flavor_name), **values)
 
 
-def job_row(project: Project, job_id: str, *, state: str = "QUEUED", labels: dict | None = None):
-    """A training job row and its workload in `state`, for list and filter tests (jobs that run are
+def job_row(
+    project: Project,
+    job_id: str,
+    *,
+    state: str = "QUEUED",
+    labels: dict | None = None,
+    kind: str = "trainingInput",
+):
+    """A job row of `kind` and its workload in `state`, for list and filter tests (jobs that run are
     created through training_app.services.job_create)."""
     from mlplatform.compute.models import Workload
     from training_app.models import Job
@@ -55,4 +62,6 @@ def job_row(project: Project, job_id: str, *, state: str = "QUEUED", labels: dic
     workload = Workload.objects.create(
         project=project, kind="batch", name=spec["name"], spec=spec, state=state
     )
-    return Job.objects.create(project=project, job_id=job_id, workload=workload, labels=labels or {})
+    return Job.objects.create(
+        project=project, job_id=job_id, workload=workload, labels=labels or {}, kind=kind
+    )

@@ -1,4 +1,5 @@
-"""The `ml v1` `projects.jobs` resource: create, get, list, cancel, and patch of labels."""
+"""The `ml v1` `projects.jobs` resource, for jobs of every kind: create, get, list, cancel, and
+patch of labels. A job answers with its kind's input and output fields (training_app.jobs)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from mlplatform.core.models import Role
 from mlplatform.gcp.proto import timestamp
 from mlplatform.gcp.views import GoogleApiView
 from training_app import services
+from training_app.jobs import job_kind
 from training_app.models import Job
 from training_app.selectors import job_get, jobs_list
 
 
 def job_json(job: Job) -> dict:
     workload = job.workload
+    kind = job_kind(job.kind)
     body = {
         "jobId": job.job_id,
-        "trainingInput": job.training_input,
+        kind.input_field: job.input,
         "createTime": timestamp(job.create_time),
         "startTime": timestamp(job.start_time),
         "endTime": timestamp(job.end_time),
@@ -27,15 +30,17 @@ def job_json(job: Job) -> dict:
         "errorMessage": job.error_message,
         "labels": job.labels,
         "etag": services.job_etag(job),
-        "trainingOutput": {
-            # One ML unit is one GPU-hour here (CPU-only jobs consume none).
-            "consumedMLUnits": float(workload.gpu_hours),
-        },
+        kind.output_field: kind.output(job),
     }
     position = getattr(workload, "queue_position", None)
     if job.state == Job.State.QUEUED and position:
         body["jobPosition"] = str(position)  # int64 travels as a string in JSON
     return {key: value for key, value in body.items() if value not in (None, "", {})}
+
+
+def training_output(job: Job) -> dict:
+    """trainingOutput: one ML unit is one GPU-hour here (CPU-only jobs consume none)."""
+    return {"consumedMLUnits": float(job.workload.gpu_hours)}
 
 
 class JobListApi(GoogleApiView):

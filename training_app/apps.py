@@ -5,3 +5,18 @@ class TrainingConfig(AppConfig):
     name = "training_app"
     label = "training"
     verbose_name = "Training (AI Platform jobs)"
+
+    def ready(self) -> None:
+        from training_app.apis import training_output
+        from training_app.jobs import JobKind, register_job_kind
+        from training_app.services import training_plan
+
+        register_job_kind(
+            JobKind(
+                input_field="trainingInput",
+                output_field="trainingOutput",
+                plan=training_plan,
+                output=training_output,
+                page="training-job",
+            )
+        )

@@ -1,4 +1,4 @@
-"""AI Platform training jobs (`ml v1` `projects.jobs`)."""
+"""AI Platform jobs (`ml v1` `projects.jobs`), of every kind (training_app.jobs), and runtime versions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Project
+from training_app.jobs import job_kind
 
 JOB_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 
@@ -45,8 +46,8 @@ class RuntimeVersion(models.Model):
 
 
 class Job(models.Model):
-    """A training job. Its state, times and error come from its workload, which is what queues
-    and runs; the job keeps what AI Platform's API says about it."""
+    """A job of any kind (training, batch prediction). Its state, times and error come from its
+    workload, which is what queues and runs; the job keeps what AI Platform's API says about it."""
 
     class State(models.TextChoices):
         QUEUED = "QUEUED"
@@ -73,7 +74,12 @@ class Job(models.Model):
     job_id = models.CharField(max_length=128, validators=[validate_job_id])
     workload = models.OneToOneField(Workload, on_delete=models.PROTECT, related_name="job")
     labels = models.JSONField(default=dict, blank=True)
-    training_input = models.JSONField(default=dict)
+    kind = models.CharField(
+        max_length=32,
+        default="trainingInput",
+        help_text="The Job field of its input (trainingInput, ...).",
+    )
+    input = models.JSONField(default=dict, help_text="That field, as the job was created with it.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -88,7 +94,7 @@ class Job(models.Model):
         return f"{self.project}/{self.job_id}"
 
     def get_absolute_url(self) -> str:
-        return reverse("training-job", kwargs={"project": self.project.slug, "job_id": self.job_id})
+        return reverse(job_kind(self.kind).page, kwargs={"project": self.project.slug, "job_id": self.job_id})
 
     @property
     def state(self) -> str:

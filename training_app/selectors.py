@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp.filtering import field, map_field, parse_filter
-from training_app.models import Job
+from training_app.models import Job, RuntimeVersion
 
 
 def _state(name: str, op: str, value: str) -> Q:
@@ -23,9 +23,12 @@ def _state(name: str, op: str, value: str) -> Q:
 JOB_FILTERS = {"state": _state, "labels": map_field("labels"), "jobId": field("job_id")}
 
 
-def jobs_list(*, project: Project, filter_text: str = "") -> QuerySet[Job]:
-    """The project's jobs matching an AI Platform filter such as `state=RUNNING AND labels.team=nlp`."""
+def jobs_list(*, project: Project, filter_text: str = "", kind: str | None = None) -> QuerySet[Job]:
+    """The project's jobs (of one `kind`, e.g. trainingInput, or all) matching an AI Platform
+    filter such as `state=RUNNING AND labels.team=nlp`."""
     jobs = Job.objects.filter(project=project).select_related("workload", "project")
+    if kind is not None:
+        jobs = jobs.filter(kind=kind)
     return jobs.filter(parse_filter(filter_text, JOB_FILTERS))
 
 
@@ -38,3 +41,29 @@ def job_get(*, project: Project, job_id: str) -> Job:
         raise ApplicationError(f"Job '{job_id}' was not found.", code=ErrorCode.NOT_FOUND)
     with_queue_positions([job.workload])
     return job
+
+
+def runtime_version_for(*, runtime_version: str, python_version: str) -> RuntimeVersion:
+    """The exact runtimeVersion/pythonVersion pair, else the runtime's any-Python row, else (no
+    pythonVersion) its newest Python; with no runtimeVersion, the default row. Raises
+    ApplicationError naming trainingInput.runtimeVersion or .pythonVersion when none is offered."""
+    rows = RuntimeVersion.objects.filter(runtime_version=runtime_version)
+    if runtime_version and not rows.exists():
+        offered = sorted(
+            {row for row in RuntimeVersion.objects.values_list("runtime_version", flat=True) if row}
+        )
+        raise ApplicationError(
+            f"Runtime version '{runtime_version}' is not offered here ({', '.join(offered)}).",
+            field="trainingInput.runtimeVersion",
+        )
+    row = rows.filter(python_version=python_version).first() or rows.filter(python_version="").first()
+    if row is None and not python_version:
+        row = rows.first()
+    if row is None and not runtime_version:
+        row = RuntimeVersion.objects.filter(is_default=True).first()
+    if row is None:
+        raise ApplicationError(
+            f"Python {python_version} is not offered with runtime version '{runtime_version or 'default'}'.",
+            field="trainingInput.pythonVersion",
+        )
+    return row

@@ -1,59 +1,58 @@
-"""Writes for training jobs: create (queue a workload), cancel, and patch labels."""
+"""Writes for jobs of every kind: create (queue the workload its kind builds), cancel, and patch
+labels; and the plan of a training job (the trainingInput kind's builder)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from mlplatform.compute.backends import default_backend_name
+from mlplatform.compute.selectors import default_backend_runs_images
 from mlplatform.compute.services import workload_cancel, workload_submit
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
+from mlplatform.gcp import proto
 from mlplatform.gcp.labels import labels_checked
+from mlplatform.quotas.selectors import accelerator_flavors, machine_types
+from mlplatform.storage.selectors import connection_for_uri
+from mlplatform.storage.uris import parse_uri
+from training_app.inputs import training_input_from_json
+from training_app.jobs import INPUTS, OUTPUTS, JobPlan
+from training_app.jobs import job_input as job_input_of
 from training_app.models import JOB_ID, Job
-from training_app.specs import job_spec
+from training_app.selectors import runtime_version_for
+from training_app.specs import Catalog, job_plan
 
-JOB_FIELDS = {"jobId", "trainingInput", "labels", "etag"}
-OUTPUT_ONLY = {"createTime", "startTime", "endTime", "state", "errorMessage", "trainingOutput", "jobPosition"}
+JOB_FIELDS = {"jobId", "labels", "etag", *INPUTS}
+OUTPUT_ONLY = {"createTime", "startTime", "endTime", "state", "errorMessage", "jobPosition", *OUTPUTS}
 
 
 def job_create(*, project: Project, body: dict, user=None) -> Job:
-    """projects.jobs.create: check the body, turn trainingInput into a workload and queue it."""
+    """projects.jobs.create: check the body, have the job's kind turn its input into a workload,
+    and queue it. Raises ApplicationError naming the field; nothing is written then."""
     if not isinstance(body, dict):
         raise ApplicationError("The request body must be a Job object.", field="job")
-    if "predictionInput" in body:
-        raise ApplicationError(
-            "Batch prediction jobs are not supported yet; submit training jobs here.", field="predictionInput"
-        )
-    unknown = sorted(set(body) - JOB_FIELDS - OUTPUT_ONLY)
-    if unknown:
-        raise ApplicationError(f"'{unknown[0]}' is not a field of Job.", field=unknown[0])
+    proto.check_fields(body, JOB_FIELDS | OUTPUT_ONLY, type_name="Job")
     job_id = body.get("jobId")
     if not isinstance(job_id, str) or not JOB_ID.match(job_id):
         raise ApplicationError(
             "must start with a letter and contain only letters, digits and underscores (at most 128).",
             field="jobId",
         )
-    training_input = body.get("trainingInput")
-    if not isinstance(training_input, dict):
-        raise ApplicationError("is required: what to train and on which machines.", field="trainingInput")
+    kind, job_input = job_input_of(body)
     labels = labels_checked(body.get("labels") or {})
     if Job.objects.filter(project=project, job_id=job_id).exists():
         raise ApplicationError(
             f"Job '{job_id}' already exists.", code=ErrorCode.ALREADY_EXISTS, field="jobId"
         )
-    plan = job_spec(
-        project=project,
-        job_id=job_id,
-        training_input=training_input,
-        backend=default_backend_name(),
-        labels=labels,
-    )
+    plan = kind.plan(project=project, job_id=job_id, input=job_input, labels=labels)
     try:
-        with transaction.atomic(), _fields_under("trainingInput"):
+        with transaction.atomic(), _fields_under(kind.input_field):
             workload = workload_submit(
                 project=project,
                 spec=plan.spec,
@@ -66,7 +65,8 @@ def job_create(*, project: Project, body: dict, user=None) -> Job:
                 job_id=job_id,
                 workload=workload,
                 labels=labels,
-                training_input=training_input,
+                kind=kind.input_field,
+                input=job_input,
                 created_by=user,
             )
     except IntegrityError:  # the same jobId created at the same moment
@@ -99,6 +99,39 @@ def job_patch(*, job: Job, body: dict, update_mask: str) -> Job:
     job.labels = labels_checked(body.get("labels") or {})
     job.save(update_fields=["labels", "update_time"])
     return job
+
+
+def training_plan(*, project: Project, job_id: str, input: dict, labels: dict) -> JobPlan:
+    """What a job's trainingInput asks for: parsed, checked against what the project reaches, the
+    catalog and the default backend, then built. Raises ApplicationError naming the field."""
+    request = training_input_from_json(input)
+    if request.package is None and not default_backend_runs_images():
+        raise ApplicationError(
+            "The local backend runs Python packages; custom containers need the Kubernetes backend.",
+            field="trainingInput.masterConfig.imageUri",
+        )
+    for field, uri in request.uris:
+        _check_reachable(project, uri, field)
+    catalog = Catalog(
+        machines=machine_types(),
+        accelerators=accelerator_flavors(),
+        venv_cache=str(Path(settings.DATA_DIR) / "local" / "venvs"),
+    )
+    if request.package is not None:
+        runtime = runtime_version_for(
+            runtime_version=request.runtime_version, python_version=request.python_version
+        )
+        catalog = replace(catalog, runtime_image=runtime.image, runtime_version=runtime.runtime_version)
+    return job_plan(request, job_id=job_id, project=project.slug, labels=labels, catalog=catalog)
+
+
+def _check_reachable(project: Project, uri: str, field: str) -> None:
+    """AI Platform answers a package it cannot read with INVALID_ARGUMENT, so the storage 403
+    (which names the bucket) becomes a 400 on the field here."""
+    try:
+        connection_for_uri(project=project, uri=parse_uri(uri, field=field))
+    except ApplicationError as exc:
+        raise ApplicationError(exc.message, field=field) from exc
 
 
 @contextmanager

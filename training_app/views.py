@@ -29,11 +29,11 @@ from training_app.models import Job, RuntimeVersion
 from training_app.runtime import trainer
 from training_app.selectors import job_get, jobs_list
 
+TRAINING = "trainingInput"  # the kind of job these pages show
 SCALE_TIERS = ("BASIC", "BASIC_GPU", "STANDARD_1", "PREMIUM_1", "CUSTOM")
 RETRIES_LABEL = "mlplatform-retries"
 FAIL_FAST_LABEL = "mlplatform-fail-fast-exit-codes"
 TF_PORT = 2222  # the port AI Platform's replicas listen on, and the backends' default
-CLUSTER_ROLES = ("master", "chief", *trainer.TRAINING_ROLES)  # TF_CONFIG's "cluster" leaves out evaluators
 
 # An error's field (a path in the Job body) -> the form input it is about; the longest prefix wins.
 FORM_INPUTS = {
@@ -204,9 +204,7 @@ def next_job_id(job_id: str, taken: set[str]) -> str:
 
 
 def tf_configs(groups: list[dict], training_input: dict, replicas: list[dict] = ()) -> list[tuple[str, dict]]:
-    """TF_CONFIG of each replica, as the trainer (training_app/runtime/trainer.py) exports it from
-    AI Platform's rules: the cluster of master (or chief), workers and parameter servers (never
-    evaluators), the replica's own task, trainingInput in proto field names as `job`.
+    """TF_CONFIG of each replica, built as the runner (training_app/runtime/trainer.py) builds it.
 
     Group roles are already TF_CONFIG's task types (training_app.specs names them so). Addresses
     come from the backend's replica rows when they carry one; otherwise they are `role-index:port`
@@ -218,22 +216,9 @@ def tf_configs(groups: list[dict], training_input: dict, replicas: list[dict] = 
         port = (group.get("ports") or [TF_PORT])[0]
         return known.get((group["role"], index), f"{group['role']}-{index}:{port}")
 
-    cluster = {
-        group["role"]: [address(group, index) for index in range(group.get("count", 1))]
-        for group in groups
-        if group["role"] in CLUSTER_ROLES
-    }
-    job = trainer.job_for_tf_config(training_input)
+    cluster = {group["role"]: [address(group, i) for i in range(group.get("count", 1))] for group in groups}
     return [
-        (
-            f"{group['role']}-{index}",
-            {
-                "cluster": cluster,
-                "task": {"type": group["role"], "index": index},
-                "job": job,
-                "environment": "cloud",
-            },
-        )
+        (f"{group['role']}-{index}", trainer.tf_config(cluster, group["role"], index, training_input))
         for group in groups
         for index in range(group.get("count", 1))
     ]
@@ -263,7 +248,7 @@ def job_list(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
     state = request.GET.get("state", "")
     state = state if state in Job.State.values else ""
-    jobs = list(jobs_list(project=obj, filter_text=f"state={state}" if state else "")[:200])
+    jobs = list(jobs_list(project=obj, filter_text=f"state={state}" if state else "", kind=TRAINING)[:200])
     with_queue_positions(job.workload for job in jobs)
     now = timezone.now()
     for job in jobs:
@@ -317,7 +302,7 @@ def _initial_form(project, clone: str) -> dict[str, str]:
     taken = set(jobs_list(project=project).values_list("job_id", flat=True))
     if clone:
         job = job_get(project=project, job_id=clone)
-        return {**form_from_job(job.training_input, job.labels), "job_id": next_job_id(job.job_id, taken)}
+        return {**form_from_job(job.input, job.labels), "job_id": next_job_id(job.job_id, taken)}
     job_id = f"job_{timezone.localtime():%Y%m%d_%H%M%S}"
     job_id = next_job_id(job_id, taken) if job_id in taken else job_id
     runtime = RuntimeVersion.objects.filter(is_default=True).first()
@@ -363,7 +348,7 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         "log_role": role,
         "log_index": index,
         "can_edit": _can_edit(obj, request.user),
-        "training_input": json.dumps(job.training_input, indent=2),
+        "training_input": json.dumps(job.input, indent=2),
     }
     fragment = request.GET.get("fragment")
     if fragment in ("logs", None):
@@ -374,7 +359,7 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         return render(request, "training/_job_status.html", context)
     context["tf_configs"] = [
         (name, json.dumps(config, indent=2))
-        for name, config in tf_configs(groups, job.training_input, workload.replicas)
+        for name, config in tf_configs(groups, job.input, workload.replicas)
     ]
     return render(request, "training/job_detail.html", context)
 

@@ -283,3 +283,11 @@ def backend_overview() -> dict:
         return {"name": name, "integrations": get_backend(name).integrations(), "error": ""}
     except BackendError as exc:
         return {"name": name, "integrations": {}, "error": str(exc)}
+
+
+def default_backend_runs_images() -> bool:
+    """Whether the backend new workloads start on runs container images; the local backend runs
+    processes of this machine, and only groups that say their local alternative (LocalRun)."""
+    from mlplatform.compute.backends import default_backend_name
+
+    return default_backend_name() != "local"

@@ -1,8 +1,19 @@
-"""The proto3 JSON mapping: timestamps as RFC 3339 strings in UTC."""
+"""The proto3 JSON mapping, as Google's API servers read and write it: timestamps as RFC 3339
+strings in UTC, int64 as a string or a number, google.protobuf.Duration as "3600s", and no field a
+message does not have. The readers raise ApplicationError (INVALID_ARGUMENT) naming the field's
+path, e.g. trainingInput.scheduling.maxRunningTime."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
+
+from mlplatform.core.errors import ApplicationError
+
+INT64 = re.compile(r"-?[0-9]{1,19}")
+DURATION = re.compile(r"(-?[0-9]{1,12})(?:\.([0-9]{1,9}))?s")
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -10,3 +21,81 @@ def timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def message(value, *, field: str) -> dict:
+    """A message field: an object, or {} when unset."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApplicationError("must be an object.", field=field)
+    return value
+
+
+def check_fields(
+    value: Mapping,
+    known: Iterable[str],
+    *,
+    type_name: str,
+    path: str = "",
+    refused: Mapping[str, str] | None = None,
+) -> None:
+    """Refuses a field that the message `type_name` does not have, and a `refused` one (with its
+    reason) unless it is unset or false."""
+    known, refused = set(known), refused or {}
+    for name in sorted(value):
+        field = f"{path}.{name}" if path else name
+        if name in refused and value[name] not in (None, False, "", {}, []):
+            raise ApplicationError(refused[name], field=field)
+        if name not in known and name not in refused:
+            raise ApplicationError(f"'{name}' is not a field of {type_name}.", field=field)
+
+
+def int64(value, *, field: str, minimum: int | None = None) -> int:
+    """An int64 sent as a JSON number (a whole one) or, as proto3 JSON allows, a decimal string ("2")."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not (whole or (isinstance(value, str) and INT64.fullmatch(value))):
+        raise ApplicationError(f"'{value}' is not a whole number.", field=field)
+    number = int(value)
+    if minimum is not None and number < minimum:
+        reason = "must not be negative." if minimum == 0 else f"must be at least {minimum}."
+        raise ApplicationError(reason, field=field)
+    return number
+
+
+def duration(value, *, field: str) -> Decimal:
+    """The seconds of a google.protobuf.Duration string such as "3600s" or "1.5s"."""
+    match = DURATION.fullmatch(value) if isinstance(value, str) else None
+    if not match:
+        raise ApplicationError(f'\'{value}\' is not a duration such as "3600s" or "1.5s".', field=field)
+    return Decimal(value[:-1])
+
+
+def string(value, *, field: str) -> str:
+    """A string field; '' when unset."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApplicationError("must be a string.", field=field)
+    return value
+
+
+def strings(value, *, field: str) -> tuple[str, ...]:
+    """A repeated string field; () when unset."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ApplicationError("must be a list of strings.", field=field)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ApplicationError("must be a string.", field=f"{field}[{i}]")
+    return tuple(value)
+
+
+def boolean(value, *, field: str) -> bool:
+    """A bool field; False when unset."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ApplicationError("must be true or false.", field=field)
+    return value

@@ -1,11 +1,59 @@
-"""Reads for the GPU catalog. Quotas with their usage are compute's (compute.selectors.quota_board)."""
+"""Reads for the GPU catalog: flavors, machine types and scale tiers, accelerators. Quotas with
+their usage are compute's (compute.selectors.quota_board)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
-from mlplatform.quotas.models import Flavor
+from mlplatform.quotas.models import AcceleratorType, Flavor, MachineType
 
 
 def flavors_list() -> QuerySet[Flavor]:
     return Flavor.objects.prefetch_related("accelerator_types")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A machine type of the catalog (or a scale tier) as a value: its shape, its GPUs, and for a
+    scale tier the workers and parameter servers it starts beside the master."""
+
+    name: str
+    kind: str  # MachineType.Kind: compute_engine, legacy, scale_tier
+    flavor: str
+    vcpus: Decimal
+    memory_gib: Decimal
+    gpus: int = 0
+    workers: int = 0
+    parameter_servers: int = 0
+
+
+def machine_types(*, names: Iterable[str] | None = None) -> dict[str, Machine]:
+    """The catalog's machine types and scale tiers by name (those of `names`, else all): one query."""
+    rows = MachineType.objects.select_related("flavor")
+    if names is not None:
+        rows = rows.filter(name__in=list(names))
+    return {
+        row.name: Machine(
+            name=row.name,
+            kind=row.kind,
+            flavor=row.flavor.name,
+            vcpus=row.vcpus,
+            memory_gib=row.memory_gib,
+            gpus=row.gpu_count,
+            workers=row.worker_count,
+            parameter_servers=row.parameter_server_count,
+        )
+        for row in rows
+    }
+
+
+def accelerator_flavors(*, names: Iterable[str] | None = None) -> dict[str, str]:
+    """Google accelerator names (NVIDIA_TESLA_T4, ...) and the flavor each means here: one query."""
+    rows = AcceleratorType.objects.all()
+    if names is not None:
+        rows = rows.filter(name__in=list(names))
+    return dict(rows.values_list("name", "flavor__name"))

@@ -9,9 +9,12 @@ import pytest
 from googleapiclient.errors import HttpError
 
 from mlplatform.compute.models import Workload
+from mlplatform.compute.spec import ReplicaGroup, WorkloadKind, WorkloadSpec
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from tests.factories import quota
+from training_app import jobs as job_kinds
+from training_app.jobs import JobKind, JobPlan
 from training_app.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -197,3 +200,86 @@ def test_only_labels_can_be_patched_and_viewers_cannot_write(team, jobs, google_
     with pytest.raises(HttpError) as caught:
         viewer.cancel(name="projects/team-a/jobs/p", body={}).execute()
     assert caught.value.resp.status == 403
+
+
+# --- jobs of every kind ----------------------------------------------------------------------------
+
+
+def test_a_batch_prediction_job_is_refused_naming_its_input_and_nothing_is_written(team, jobs):
+    body = {
+        "jobId": "predict_1",
+        "predictionInput": {"dataFormat": "JSON", "inputPaths": ["gs://demo/in/*"], "region": "us-central1"},
+    }
+    with pytest.raises(HttpError) as caught:
+        jobs.create(parent="projects/team-a", body=body).execute()
+
+    error = error_of(caught)
+    assert (caught.value.resp.status, error["status"]) == (400, "INVALID_ARGUMENT")
+    assert error["details"][0]["fieldViolations"][0]["field"] == "predictionInput"
+    assert "not supported" in error["message"]
+    assert not Job.objects.exists()
+    assert not Workload.objects.exists()
+
+
+def test_both_inputs_at_once_are_refused(team, jobs):
+    body = {"jobId": "j", "trainingInput": training_input(), "predictionInput": {"dataFormat": "JSON"}}
+    with pytest.raises(HttpError) as caught:
+        jobs.create(parent="projects/team-a", body=body).execute()
+
+    assert error_of(caught)["details"][0]["fieldViolations"][0]["field"] == "predictionInput"
+    assert not Job.objects.exists()
+
+
+@pytest.fixture
+def prediction_kind():
+    """A predictionInput builder registered as prediction_app will register one: a CPU server."""
+    saved = dict(job_kinds._kinds)
+
+    def plan(*, project, job_id, input, labels):
+        group = ReplicaGroup(role="worker", count=1, image="predictor:1", command=("predict",))
+        return JobPlan(
+            spec=WorkloadSpec(name=job_id.replace("_", "-"), kind=WorkloadKind.BATCH, groups=(group,))
+        )
+
+    job_kinds.register_job_kind(
+        JobKind(
+            input_field="predictionInput",
+            output_field="predictionOutput",
+            plan=plan,
+            output=lambda job: {"predictionCount": "0"},
+            page="training-job",
+        )
+    )
+    yield
+    job_kinds._kinds.clear()
+    job_kinds._kinds.update(saved)
+
+
+def test_jobs_of_either_kind_are_listed_filtered_patched_and_cancelled_alike(team, jobs, prediction_kind):
+    jobs.create(
+        parent="projects/team-a", body={"jobId": "train_1", "trainingInput": training_input()}
+    ).execute()
+    created = jobs.create(
+        parent="projects/team-a",
+        body={"jobId": "predict_1", "predictionInput": {"dataFormat": "JSON"}, "labels": {"kind": "batch"}},
+    ).execute()
+
+    assert created["predictionInput"] == {"dataFormat": "JSON"}
+    assert created["predictionOutput"] == {"predictionCount": "0"}
+    assert {"trainingInput", "trainingOutput"}.isdisjoint(created)
+    listed = jobs.list(parent="projects/team-a").execute()["jobs"]
+    assert [(j["jobId"], "trainingInput" in j, "predictionInput" in j) for j in listed] == [
+        ("predict_1", False, True),
+        ("train_1", True, False),
+    ]
+    batch = jobs.list(parent="projects/team-a", filter="labels.kind=batch").execute()["jobs"]
+    assert [j["jobId"] for j in batch] == ["predict_1"]
+    patched = jobs.patch(
+        name="projects/team-a/jobs/predict_1", updateMask="labels", body={"labels": {"kind": "nightly"}}
+    ).execute()
+    assert patched["labels"] == {"kind": "nightly"}
+
+    assert jobs.cancel(name="projects/team-a/jobs/predict_1", body={}).execute() == {}
+    cancelled = jobs.list(parent="projects/team-a", filter="state=CANCELLED").execute()["jobs"]
+    assert [j["jobId"] for j in cancelled] == ["predict_1"]
+    assert jobs.get(name="projects/team-a/jobs/train_1").execute()["state"] == "QUEUED"

@@ -346,7 +346,7 @@ def test_submitting_the_form_queues_the_job_and_opens_its_page(client, team, edi
     assert response["Location"] == "/projects/team-a/training/mnist_1/"
     assert job.state == "QUEUED"
     assert job.created_by == editor
-    assert job.training_input["pythonModule"] == "trainer.task"
+    assert job.input["pythonModule"] == "trainer.task"
     assert job.labels["mlplatform-retries"] == "2"
 
 

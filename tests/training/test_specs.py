@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from mlplatform.compute.backends.base import FlavorInfo, Wiring, WorkloadRef
 from mlplatform.compute.backends.kubernetes.manifests import workload_objects
@@ -19,7 +20,8 @@ from mlplatform.quotas.models import Flavor
 from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_manifests import schema_errors
 from training_app.models import RuntimeVersion
-from training_app.specs import job_spec, workload_name
+from training_app.services import training_plan
+from training_app.specs import workload_name
 
 PACKAGE = "gs://demo/packages/trainer-0.1.tar.gz"
 RUNNER = Path(__file__).resolve().parents[2] / "training_app" / "runtime" / "trainer.py"
@@ -27,7 +29,8 @@ RUNNER = Path(__file__).resolve().parents[2] / "training_app" / "runtime" / "tra
 
 @pytest.fixture
 def team(project, settings, tmp_path):
-    """team-a with a local bucket `demo` (gs:// and s3://)."""
+    """team-a with a local bucket `demo` (gs:// and s3://), on the local backend."""
+    settings.COMPUTE_BACKEND = "local"
     settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
     settings.DATA_DIR = tmp_path / "data"
     storage_connection_create(
@@ -36,17 +39,17 @@ def team(project, settings, tmp_path):
     return project
 
 
-def plan(team, backend="local", labels=None, job_id="mnist_1", **training_input):
+def plan(team, labels=None, job_id="mnist_1", **training_input):
+    """The plan of a package job, the local backend being the default."""
     training_input.setdefault("packageUris", [PACKAGE])
     training_input.setdefault("pythonModule", "trainer.task")
-    return job_spec(
-        project=team, job_id=job_id, training_input=training_input, backend=backend, labels=labels
-    )
+    return training_plan(project=team, job_id=job_id, input=training_input, labels=labels or {})
 
 
+@override_settings(COMPUTE_BACKEND="kubernetes")
 def container_plan(team, **training_input):
     training_input.setdefault("masterConfig", {"imageUri": "registry.example/trainer:1"})
-    return job_spec(project=team, job_id="mnist_1", training_input=training_input, backend="kubernetes")
+    return training_plan(project=team, job_id="mnist_1", input=training_input, labels={})
 
 
 def shapes(result) -> dict[str, tuple]:
@@ -57,9 +60,9 @@ def shapes(result) -> dict[str, tuple]:
     }
 
 
-def refusal(team, backend="local", labels=None, **training_input) -> ApplicationError:
+def refusal(team, labels=None, **training_input) -> ApplicationError:
     with pytest.raises(ApplicationError) as caught:
-        plan(team, backend=backend, labels=labels, **training_input)
+        plan(team, labels=labels, **training_input)
     return caught.value
 
 
@@ -144,7 +147,6 @@ def test_runtime_2_1_and_later_or_use_chief_name_the_master_chief(team, fields, 
     result = plan(team, scaleTier="STANDARD_1", **fields)
 
     assert [g.role for g in result.spec.groups] == [role, "worker", "ps"]
-    assert result.use_chief == (role == "chief")
     assert {g.env["MLPLATFORM_USE_CHIEF"] for g in result.spec.groups} == {str(role == "chief").lower()}
 
 
@@ -160,36 +162,44 @@ def test_package_jobs_run_the_runner_with_packages_module_args_then_job_dir(team
     )
 
     (master,) = result.spec.groups
-    assert master.command == (sys.executable, str(RUNNER))
+    assert master.command == ("python", "/opt/mlplatform/trainer.py")
+    assert master.local.command == (sys.executable, str(RUNNER))
     assert RUNNER.is_file()
-    assert master.args == (
-        "--package-uris",
-        f"{PACKAGE},s3://demo/packages/utils-1.0-py3-none-any.whl",
-        "--module",
-        "trainer.task",
-        "--",
-        "--epochs",
-        "1",
-        "--price=$$(HOME)",
-        "--job-dir",
-        "gs://demo/jobs/mnist_1",
+    assert (
+        master.local.args
+        == master.args
+        == (
+            "--package-uris",
+            f"{PACKAGE},s3://demo/packages/utils-1.0-py3-none-any.whl",
+            "--module",
+            "trainer.task",
+            "--",
+            "--epochs",
+            "1",
+            "--price=$$(HOME)",
+            "--job-dir",
+            "gs://demo/jobs/mnist_1",
+        )
     )
     # Both backends expand $(NAME) in args: the trainer still gets its argument as written.
     assert expand(master.args[7], {"HOME": "/root"}) == "--price=$(HOME)"
 
 
-def test_the_kubernetes_backend_runs_the_runner_carried_by_the_runtime_image(team):
-    result = plan(team, backend="kubernetes")
+def test_image_backends_run_the_runner_carried_by_the_runtime_image_and_the_local_one_ours(team, settings):
+    result = plan(team)
 
     (master,) = result.spec.groups
-    assert master.command == ("python", "/opt/mlplatform/trainer.py")
+    assert (master.image, master.command) == ("python:3.11-slim", ("python", "/opt/mlplatform/trainer.py"))
     assert "MLPLATFORM_VENV_CACHE" not in master.env
+    # The local backend runs this repository's runner, replicas sharing one virtualenv cache.
+    assert master.local.command == (sys.executable, str(RUNNER))
+    assert master.local.env == {"MLPLATFORM_VENV_CACHE": str(Path(settings.DATA_DIR) / "local" / "venvs")}
 
 
 def test_every_replica_gets_the_job_for_tf_config_and_a_shared_virtualenv_cache(team, settings):
     training_input = {"scaleTier": "STANDARD_1", "packageUris": [PACKAGE], "pythonModule": "trainer.task"}
     training_input["args"] = ["--cost=$5"]
-    result = job_spec(project=team, job_id="mnist_1", training_input=training_input, backend="local")
+    result = training_plan(project=team, job_id="mnist_1", input=training_input, labels={})
 
     for group in result.spec.groups:
         env = expand_all(group.env, {})
@@ -198,7 +208,7 @@ def test_every_replica_gets_the_job_for_tf_config_and_a_shared_virtualenv_cache(
             "project": "team-a",
             "training_input": training_input,
         }
-        assert env["MLPLATFORM_VENV_CACHE"] == str(Path(settings.DATA_DIR) / "local" / "venvs")
+        assert group.local.env["MLPLATFORM_VENV_CACHE"] == str(Path(settings.DATA_DIR) / "local" / "venvs")
 
 
 @pytest.mark.parametrize(
@@ -232,6 +242,7 @@ def test_custom_containers_run_their_images_with_tf_config_completed_by_kubernet
     )
 
     chief, worker = result.spec.groups
+    assert (chief.local, worker.local) == (None, None)  # the local backend cannot run them
     assert (chief.role, chief.image, chief.command, chief.args) == (
         "chief",
         "registry.example/trainer:1",
@@ -264,7 +275,6 @@ def test_custom_containers_run_their_images_with_tf_config_completed_by_kubernet
 def test_job_specs_become_valid_kubernetes_objects(team):
     package = plan(
         team,
-        backend="kubernetes",
         scaleTier="CUSTOM",
         masterType="n1-standard-8",
         masterConfig={"acceleratorConfig": {"count": "1", "type": "NVIDIA_H100_80GB"}},
@@ -450,7 +460,7 @@ def test_workload_names_are_dns_labels_derived_from_the_job_id(job_id, name):
         ({"masterConfig": {"gpus": 2}}, "trainingInput.masterConfig.gpus"),
         ({"masterConfig": {"containerArgs": ["-v"]}}, "trainingInput.masterConfig.containerArgs"),
         ({"workerConfig": {"imageUri": "registry.example/w:1"}}, "trainingInput.workerConfig.imageUri"),
-        ({"masterConfig": {"imageUri": "registry.example/t:1"}}, "trainingInput.masterConfig.imageUri"),
+        ({"masterConfig": {"imageUri": "registry.example/t:1"}}, "trainingInput.packageUris"),  # both
         ({"masterConfig": "n1-standard-4"}, "trainingInput.masterConfig"),
         ({"fancyMode": True}, "trainingInput.fancyMode"),
     ],
@@ -471,7 +481,10 @@ def test_hyperparameter_tuning_says_it_is_not_supported_yet(team):
 
 def test_the_local_backend_refuses_custom_containers_plainly(team):
     error = refusal(
-        team, packageUris=None, pythonModule=None, masterConfig={"imageUri": "registry.example/t:1"}
+        team,
+        packageUris=None,
+        pythonModule=None,
+        masterConfig={"imageUri": "registry.example/t:1"},
     )
 
     assert error.field == "trainingInput.masterConfig.imageUri"

@@ -19,7 +19,7 @@ from mlplatform.compute.envexpand import expand, expand_all
 from mlplatform.storage.services import storage_connection_create
 from tests.stores import S3_KEY_ID, S3_SECRET, aws_client, gcs_client
 from training_app.runtime import trainer
-from training_app.specs import job_spec
+from training_app.services import training_plan
 
 RUNNER = Path(__file__).resolve().parents[2] / "training_app" / "runtime" / "trainer.py"
 WHEEL = "trainer-0.1-py3-none-any.whl"
@@ -103,7 +103,7 @@ def start_replicas(
     training_input.setdefault("packageUris", [f"gs://demo/packages/{WHEEL}"])
     training_input.setdefault("pythonModule", "trainer.task")
     training_input.setdefault("jobDir", "gs://demo/jobs/mnist")
-    plan = job_spec(project=project, job_id="mnist_1", training_input=training_input, backend="local")
+    plan = training_plan(project=project, job_id="mnist_1", input=training_input, labels={})
     ports = iter(range(23450, 23450 + plan.spec.replicas))
     cluster = {g.role: [f"127.0.0.1:{next(ports)}" for _ in range(g.count)] for g in plan.spec.groups}
     started = []
@@ -119,9 +119,9 @@ def start_replicas(
                 "MLPLATFORM_PORT": address.rsplit(":", 1)[1],
                 "MLPLATFORM_LOCAL_BUCKETS": str(buckets),
             }
-            env |= expand_all(group.env, env)
+            env |= expand_all({**group.env, **group.local.env}, env)
             env = {name: value for name, value in env.items() if name not in without}
-            argv = [expand(arg, env) for arg in (python, *group.command[1:], *group.args)]
+            argv = [expand(arg, env) for arg in (python, *group.local.command[1:], *group.local.args)]
             cwd = tmp_path / "runs" / f"{group.role}-{index}"
             cwd.mkdir(parents=True)
             process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

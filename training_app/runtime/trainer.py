@@ -25,8 +25,9 @@
 Its own failures end with one line on stderr, `mlplatform trainer: ...`, and exit code 2 (bad
 usage), 66 (a package cannot be fetched) or 70 (the virtualenv or pip failed).
 
-Standard library only, Python 3.7 and later: the Kubernetes backend runs it inside the job's
-runtime image, which must carry it as /opt/mlplatform/trainer.py.
+Standard library only, Python 3.7 and later, and one file: the Kubernetes backend runs it inside
+the job's runtime image, which must carry it as /opt/mlplatform/trainer.py. That is why TF_CONFIG's
+one builder (`tf_config`) lives here, and the console (specs, the job's page) imports it from here.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ GCS_RETRY_SECONDS = 20
 # TrainingInput's int64 fields, strings in AI Platform's JSON (proto3's mapping of int64).
 INT64_FIELDS = {"workerCount", "parameterServerCount", "evaluatorCount", "count"}
 REPLICA_VARIABLES = ("MLPLATFORM_CLUSTER", "MLPLATFORM_REPLICA_ROLE", "MLPLATFORM_REPLICA_INDEX")
-TRAINING_ROLES = ("worker", "ps")  # beside the master or chief; evaluators are not in "cluster"
+CLUSTER_ROLES = ("master", "chief", "worker", "ps")  # TF_CONFIG's "cluster": evaluators are not in it
 
 
 class RunnerError(Exception):
@@ -122,17 +123,10 @@ def distributed_env(environ: dict[str, str]) -> dict[str, str]:
     except ValueError as exc:
         raise RunnerError(f"a platform variable is malformed: {exc}", EXIT_USAGE) from None
     leader = "chief" if environ.get("MLPLATFORM_USE_CHIEF") == "true" else "master"
-    training_input = job_for_tf_config(job.get("training_input") or {})
-    training_cluster = {name: cluster[name] for name in (leader, *TRAINING_ROLES) if name in cluster}
-    tf_config = {
-        "cluster": training_cluster,
-        "task": {"type": role, "index": index},
-        "job": training_input,
-        "environment": "cloud",
-    }
+    config = tf_config(cluster, role, index, job.get("training_input") or {})
     exported = {
-        "TF_CONFIG": json.dumps(tf_config),
-        "CLOUD_ML_JOB": json.dumps(training_input),
+        "TF_CONFIG": json.dumps(config),
+        "CLOUD_ML_JOB": json.dumps(config["job"]),
         "CLOUD_ML_JOB_ID": str(job.get("job_id", "")),
     }
     if cluster.get(leader):
@@ -143,6 +137,21 @@ def distributed_env(environ: dict[str, str]) -> dict[str, str]:
         if rank is not None:
             exported["RANK"] = str(rank)
     return exported
+
+
+def tf_config(cluster, task_type: str, index, training_input: dict) -> dict:
+    """TF_CONFIG as AI Platform sets it on a replica; the runner, the job's spec (custom containers)
+    and the job's page all build it here. `cluster` maps each replica group's role to its
+    addresses; evaluators are left out of it, as AI Platform does. A `cluster` that is not a mapping
+    (the spec's placeholder for what the backend fills in) is kept as given."""
+    if isinstance(cluster, dict):
+        cluster = {role: cluster[role] for role in CLUSTER_ROLES if role in cluster}
+    return {
+        "cluster": cluster,
+        "task": {"type": task_type, "index": index},
+        "job": job_for_tf_config(training_input),
+        "environment": "cloud",
+    }
 
 
 def job_for_tf_config(training_input: dict) -> dict:
