@@ -46,4 +46,5 @@ clean:
 bench: install
 	$(PY) -m benchmarks.admission
 	$(PY) -m benchmarks.sync
+	$(PY) -m benchmarks.forwarder
 	$(PY) -m benchmarks.notebooks

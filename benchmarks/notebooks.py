@@ -10,7 +10,8 @@ SYNC_EVERY_SECONDS here, so the figure is the platform's own path, not the beat'
 Then, on one running notebook: a small REST call (`GET api/status`), kernel messages (`1+1`
 execute request to reply over the kernel WebSocket) and terminal lines (a line to `cat` and back,
 a WebSocket round trip without a kernel), each through the proxy and straight to Jupyter with its
-token, interleaved in blocks. Prints one JSON object; ratios are proxy over direct
+token, interleaved in blocks; the REST call also through compute's forwarder alone (no notebook
+policy: benchmarks/forwarder.py serves it). Prints one JSON object; ratios are over direct
 (aim: under 1.3). For scale: Kubeflow and Open Data Hub start a notebook in under 40 s with a
 pre-pulled image.
 """
@@ -33,9 +34,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROUNDS = 3
-REST_CALLS = 400
+REST_CALLS = 1000
 KERNEL_MESSAGES = 200
-BLOCK = 50  # calls per block; proxy and direct blocks alternate
 SYNC_EVERY_SECONDS = 0.25
 POLL_SECONDS = 0.05
 AIM = 1.3
@@ -173,22 +173,19 @@ class Client:
 
 
 def compare_rest(client: Client, name: str, upstream: str, secret: str) -> dict:
-    import requests
+    from benchmarks.forwarder import caller, served, side_by_side
 
     path = f"/notebooks/bench/{name}/api/status"
-    proxied, direct = requests.Session(), requests.Session()
-    proxied.headers.update(client.auth)
-    direct.headers["Authorization"] = f"token {secret}"
-
-    def call(session, base):
-        def once() -> float:
-            started = time.perf_counter()
-            session.get(base + path).raise_for_status()
-            return time.perf_counter() - started
-
-        return once
-
-    return _compare(call(proxied, client.url), call(direct, upstream), REST_CALLS)
+    token = json.dumps([["Authorization", f"token {secret}"]])
+    with served(
+        "benchmarks.forwarder:forwarding_app", factory=True, FORWARD_TO=upstream, FORWARD_HEADERS=token
+    ) as alone:
+        legs = {
+            "direct": caller(upstream, "GET", path, {"Authorization": f"token {secret}"}),
+            "forwarder": caller(alone, "GET", path),
+            "proxy": caller(client.url, "GET", path, client.auth),
+        }
+        return side_by_side(legs, REST_CALLS)
 
 
 def compare_kernel(client: Client, name: str, upstream: str, secret: str) -> dict:
@@ -271,24 +268,9 @@ def _executor(ws):
 
 
 def _compare(proxied, direct, calls: int) -> dict:
-    """Warm both up, then alternate blocks; milliseconds and ratios of proxied over direct."""
-    for _ in range(20):
-        proxied(), direct()
-    through, straight = [], []
-    for _ in range(calls // BLOCK):
-        through += [proxied() for _ in range(BLOCK)]
-        straight += [direct() for _ in range(BLOCK)]
-    p50_through, p50_straight = statistics.median(through), statistics.median(straight)
-    return {
-        "calls": len(through),
-        "direct_ms_p50": _ms(p50_straight),
-        "proxy_ms_p50": _ms(p50_through),
-        "direct_ms_p99": _ms(_p99(straight)),
-        "proxy_ms_p99": _ms(_p99(through)),
-        "proxy_added_ms_p50": _ms(p50_through - p50_straight),
-        "ratio_p50": round(p50_through / p50_straight, 2),
-        "ratio_mean": round(statistics.fmean(through) / statistics.fmean(straight), 2),
-    }
+    from benchmarks.forwarder import side_by_side
+
+    return side_by_side({"direct": direct, "proxy": proxied}, calls)
 
 
 # --- the console -----------------------------------------------------------------------------------
@@ -373,14 +355,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
 
 
 def _rounded(values: list[float]) -> list[float]:

@@ -10,63 +10,35 @@ A notebook in a cluster the console is outside of is reached through the Kuberne
 service proxy (`Endpoint.via_api_server`): the cluster's credentials go in `Authorization`, the
 secret in a header of its own, and the API server's path prefix comes off pages and redirects.
 
-Per request: one dictionary look-up while the caller's route is cached (ROUTE_TTL seconds; database
-work happens off the event loop), and one pooled connection per process to the notebook's server.
+The forwarding itself (headers, streaming, TLS, WebSockets, the API server's link prefix) is
+compute's: mlplatform.compute.forwarding. Per request: one dictionary look-up while the caller's
+route is cached (ROUTE_TTL seconds; database work happens off the event loop), and a kept
+connection to the notebook's server.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import html
 import json
 import logging
-import ssl
 import time
-import weakref
-import zlib
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 
-from mlplatform.compute.values import Endpoint
+from mlplatform.compute.forwarding import Forwarder, refuse, respond
 from notebooks_app.selectors import Route
 
 PREFIX = "/notebooks/"
 ROUTE_TTL = 5.0  # seconds a caller's access and the notebook's address are trusted without a look-up
 ROUTE_CACHE_SIZE = 10_000
-SMALL_BODY = 64 * 1024  # request bodies up to this size are read whole; larger ones stream
-# Header names as bytes, the form ASGI and aiohttp give them in: nothing to decode per request.
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
 # The caller's credentials are the console's, not Jupyter's; the proxy checks the Origin itself.
-NOT_TOWARD_JUPYTER = HOP_BY_HOP | {b"host", b"cookie", b"authorization", b"origin"}
-# aiohttp makes its own handshake toward Jupyter.
-NOT_TOWARD_JUPYTER_WEBSOCKET = NOT_TOWARD_JUPYTER | {
-    b"sec-websocket-key",
-    b"sec-websocket-version",
-    b"sec-websocket-extensions",
-    b"sec-websocket-protocol",
-}
-# Jupyter's cookies would land on the console's domain; the server adds its own date and name.
-NOT_TOWARD_CALLER = HOP_BY_HOP | {b"set-cookie", b"date", b"server"}
+NOT_TOWARD_JUPYTER = frozenset({b"cookie", b"authorization", b"origin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SETTLING = {"QUEUED", "PROVISIONING", "STARTING", "STOPPING"}  # states the 503 page refreshes in
 
@@ -88,7 +60,7 @@ class NotebookProxy:
 
     def __init__(self) -> None:
         self._routes: dict[tuple, tuple[float, Route | None]] = {}
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> session
+        self.forwarder = Forwarder()
 
     async def __call__(self, scope, receive, send) -> None:
         parts = scope["path"][len(PREFIX) :].split("/", 2)
@@ -97,7 +69,7 @@ class NotebookProxy:
         if len(parts) == 2:  # the notebook's root without its slash: Jupyter's base URL has one
             if scope["type"] == "websocket":
                 return await _deny(scope, send, 404)
-            return await _respond(send, 302, b"", [(b"location", f"{scope['path']}/".encode())])
+            return await respond(send, 302, b"", [(b"location", f"{scope['path']}/".encode())])
         project, name = parts[0], parts[1]
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send, project, name)
@@ -138,44 +110,25 @@ class NotebookProxy:
         route, via = await self._route(headers, project, name)
         if route is None:
             if not via and scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
-                return await _respond(send, 302, b"", [(b"location", _login_url(scope).encode())])
+                return await respond(send, 302, b"", [(b"location", _login_url(scope).encode())])
             return await _deny(scope, send, 404)
         if via == "session" and scope["method"] not in SAFE_METHODS and _cross_site(headers):
             return await _deny(scope, send, 403)
         if route.upstream is None:
             return await _unavailable(send, route, headers)
-        body = await _request_body(receive, headers)
-        upstream = route.upstream
-        started = False
-        try:
-            async with self._client().request(
-                scope["method"],
-                upstream.url + _target(scope),
-                headers=_toward_jupyter(scope, route.headers),
-                data=body,
-                allow_redirects=False,
-                ssl=_tls(upstream.tls),
-            ) as response:
-                if upstream.link_prefix and _is_html(response.headers):
-                    return await _send_html(send, response, upstream)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": response.status,
-                        "headers": _toward_caller(response.raw_headers, upstream),
-                    }
-                )
-                started = True
-                length = response.content_length
-                if length is not None and length <= SMALL_BODY:  # one message rather than a stream
-                    await send({"type": "http.response.body", "body": await response.read()})
-                    return
-                async for chunk in response.content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (TimeoutError, aiohttp.ClientError):
-            if not started:
-                await _unavailable(send, await self._after_failure(headers, project, name), headers)
+        await self.forwarder.http(
+            route.upstream,
+            scope,
+            receive,
+            send,
+            target=_target(scope),
+            headers=route.headers,
+            drop=NOT_TOWARD_JUPYTER,
+            unreachable=functools.partial(self._unreachable, send, headers, project, name),
+        )
+
+    async def _unreachable(self, send, headers: dict[str, str], project: str, name: str, why: str) -> None:
+        await _unavailable(send, await self._after_failure(headers, project, name), headers)
 
     async def _after_failure(self, headers: dict[str, str], project: str, name: str) -> Route:
         """The notebook's state now that its server did not answer (it stopped or moved)."""
@@ -198,47 +151,24 @@ class NotebookProxy:
             return await _deny(scope, send, 403)
         if route.upstream is None:
             return await _deny(scope, send, 503)
-        try:
-            upstream = await self._client().ws_connect(
-                "ws" + route.upstream.url.removeprefix("http") + _target(scope),
-                headers=_toward_jupyter(scope, route.headers, NOT_TOWARD_JUPYTER_WEBSOCKET),
-                ssl=_tls(route.upstream.tls),
-                protocols=scope.get("subprotocols") or (),
-                max_msg_size=0,  # Jupyter decides; the proxy passes messages as they are
-                autoping=True,
-                compress=0,  # nor toward the caller (runconsole's web_server_options says why)
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            return await _deny(scope, send, exc.status)
-        except (TimeoutError, aiohttp.ClientError):
-            self.forget(project, name)
-            return await _deny(scope, send, 503)
-        async with upstream:
-            await send({"type": "websocket.accept", "subprotocol": upstream.protocol})
-            await _pump(receive, send, upstream)
+        await self.forwarder.websocket(
+            route.upstream,
+            scope,
+            receive,
+            send,
+            target=_target(scope),
+            headers=route.headers,
+            drop=NOT_TOWARD_JUPYTER,
+            unreachable=functools.partial(self._websocket_unreachable, scope, send, project, name),
+        )
 
-    # --- the pool ----------------------------------------------------------------------------
-
-    def _client(self) -> aiohttp.ClientSession:
-        """One pooled session per event loop (the server has one; tests may have more)."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.closed:
-            client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
-                auto_decompress=False,  # bodies pass through as Jupyter encoded them
-                cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            )
-            self._clients[loop] = client
-        return client
+    async def _websocket_unreachable(self, scope, send, project: str, name: str, why: str) -> None:
+        self.forget(project, name)
+        await _deny(scope, send, 503)
 
     async def close(self) -> None:
-        """Close the pool of the running event loop (at the server's shutdown)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        """Close the connections of the running event loop (at the server's shutdown)."""
+        await self.forwarder.close()
 
 
 # --- authentication (in a worker thread) --------------------------------------------------------
@@ -299,7 +229,7 @@ def _login_url(scope) -> str:
     return f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': scope['path']})}"
 
 
-# --- forwarding ---------------------------------------------------------------------------------
+# --- what goes to Jupyter ----------------------------------------------------------------------
 
 
 def _headers(scope) -> dict[str, str]:
@@ -324,148 +254,7 @@ def _target(scope) -> str:
     return f"{target}?{query}" if query else target
 
 
-def _toward_jupyter(
-    scope, route_headers: tuple[tuple[str, str], ...], dropped: frozenset[bytes] = NOT_TOWARD_JUPYTER
-) -> list[tuple[str, str]]:
-    """The caller's headers less its credentials (and `dropped`), plus the route's (the token, the
-    cluster's)."""
-    headers = [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in scope["headers"]
-        if name.lower() not in dropped
-    ]
-    headers.extend(route_headers)
-    return headers
-
-
-def _toward_caller(raw_headers, upstream: Endpoint) -> list[tuple[bytes, bytes]]:
-    headers = []
-    for name, value in raw_headers:
-        lower = name.lower()
-        if lower in NOT_TOWARD_CALLER:
-            continue
-        if lower == b"location":
-            value = _unprefixed_location(value, upstream)
-        headers.append((lower, value))
-    return headers
-
-
-def _unprefixed_location(value: bytes, upstream: Endpoint) -> bytes:
-    """A redirect to Jupyter's own address, or through the API server's proxy, means the proxy's."""
-    base, prefix = upstream.url.encode(), upstream.link_prefix.encode()
-    if value.startswith(base):
-        value = value[len(base) :] or b"/"
-    if prefix and value.startswith(prefix + b"/"):
-        value = value[len(prefix) :]
-    return value
-
-
-# --- through the Kubernetes API server's service proxy -----------------------------------------
-
-
-@functools.lru_cache(maxsize=16)
-def _tls(tls: tuple[bool, str | None, str | None, str | None]) -> ssl.SSLContext | bool:
-    """aiohttp's `ssl` argument for an endpoint's (verify, CA, certificate, key), built once."""
-    verify, ca_file, cert_file, key_file = tls
-    if not verify:
-        return False
-    if ca_file is None and cert_file is None:
-        return True
-    context = ssl.create_default_context(cafile=ca_file)
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file)
-    return context
-
-
-def _is_html(headers) -> bool:
-    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/html"
-
-
-async def _send_html(send, response: aiohttp.ClientResponse, upstream: Endpoint) -> None:
-    """A page as Jupyter wrote it: the API server's proxy put its own path before every absolute
-    link (and compressed the page again); the caller reaches Jupyter under the console's paths."""
-    body = await response.read()
-    headers = _toward_caller(response.raw_headers, upstream)
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity", "gzip", "deflate"):  # else the API server left the page alone too
-        if encoding in ("gzip", "deflate"):
-            body = zlib.decompress(body, wbits=47 if encoding == "gzip" else -15)  # 47: a gzip header
-        body = body.replace(upstream.link_prefix.encode() + b"/", b"/")
-        headers = [(name, value) for name, value in headers if name != b"content-encoding"]
-    headers = [(name, value) for name, value in headers if name not in (b"content-length", b"cache-control")]
-    await _respond(send, response.status, body, headers)  # pages are never cached
-
-
-async def _request_body(receive, headers: dict[str, str]) -> bytes | AsyncIterator[bytes] | None:
-    """None without a body; the whole body when it is small; else a stream of it."""
-    length = headers.get("content-length")
-    if length is None and "chunked" not in headers.get("transfer-encoding", ""):
-        return None
-    if length is not None and length.isdigit() and int(length) <= SMALL_BODY:
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body") or message["type"] == "http.disconnect":
-                return b"".join(chunks)
-    return _stream(receive)
-
-
-async def _stream(receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        if message.get("body"):
-            yield message["body"]
-        if not message.get("more_body"):
-            return
-
-
-async def _pump(receive, send, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Pass messages both ways until either side closes; then close the other."""
-
-    async def from_caller() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                await upstream.close(code=_closing(message.get("code")))
-                return
-            if message.get("bytes") is not None:
-                await upstream.send_bytes(message["bytes"])
-            elif message.get("text") is not None:
-                await upstream.send_str(message["text"])
-
-    async def from_jupyter() -> None:
-        async for message in upstream:
-            if message.type == aiohttp.WSMsgType.TEXT:
-                await send({"type": "websocket.send", "text": message.data})
-            elif message.type == aiohttp.WSMsgType.BINARY:
-                await send({"type": "websocket.send", "bytes": message.data})
-        with contextlib.suppress(Exception):  # the caller may be gone already
-            await send({"type": "websocket.close", "code": _closing(upstream.close_code)})
-
-    tasks = [asyncio.ensure_future(from_caller()), asyncio.ensure_future(from_jupyter())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _closing(code: int | None) -> int:
-    """A close code that may be sent (1005 and 1006 only describe what happened)."""
-    return 1000 if code in (None, 1005, 1006) else code
-
-
 # --- answers of the proxy's own -------------------------------------------------------------------
-
-
-async def _respond(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _deny(scope, send, status: int) -> None:
@@ -473,15 +262,7 @@ async def _deny(scope, send, status: int) -> None:
     body = {403: b"Forbidden.", 404: b"Not found.", 503: b"The notebook is not running."}.get(
         status, b"Refused."
     )
-    headers = [(b"content-type", b"text/plain; charset=utf-8")]
-    if scope["type"] == "http":
-        return await _respond(send, status, body, headers)
-    if "websocket.http.response" in scope.get("extensions", {}):
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1008})
+    await refuse(scope, send, status, body)
 
 
 async def _unavailable(send, route: Route, headers: dict[str, str]) -> None:
@@ -498,7 +279,7 @@ async def _unavailable(send, route: Route, headers: dict[str, str]) -> None:
             f"</title></head><body><h1>Notebook {route.state.lower()}</h1><p>{html.escape(message)}</p>"
             "</body></html>"
         )
-        return await _respond(
+        return await respond(
             send, 503, page.encode(), [(b"content-type", b"text/html; charset=utf-8"), *extra]
         )
     body = {
@@ -507,4 +288,4 @@ async def _unavailable(send, route: Route, headers: dict[str, str]) -> None:
         "reason": route.reason,
         "queue_position": route.queue_position,
     }
-    await _respond(send, 503, json.dumps(body).encode(), [(b"content-type", b"application/json"), *extra])
+    await respond(send, 503, json.dumps(body).encode(), [(b"content-type", b"application/json"), *extra])

@@ -60,7 +60,8 @@ def _with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:
 @dataclass(frozen=True)
 class Route:
     """Where the proxy sends a user's requests for one notebook, when it is ACTIVE: `upstream`,
-    and the `headers` every request to its Jupyter carries (the token); else its state and why."""
+    and the `headers` every request to its Jupyter carries besides the upstream's own (the token);
+    else its state and why."""
 
     state: str
     reason: str = ""
@@ -76,9 +77,13 @@ def notebook_upstream(notebook: Notebook) -> Endpoint | None:
 
 def jupyter_headers(upstream: Endpoint, secret: str) -> tuple[tuple[str, str], ...]:
     """What every request to a notebook's Jupyter carries: the endpoint's own credentials and the
-    notebook's token, in `Authorization` unless the API server's service proxy takes that header."""
-    token = (TOKEN_HEADER, secret) if upstream.via_api_server else ("Authorization", f"token {secret}")
-    return (*upstream.headers, token)
+    notebook's token."""
+    return (*upstream.headers, jupyter_token(upstream, secret))
+
+
+def jupyter_token(upstream: Endpoint, secret: str) -> tuple[str, str]:
+    """The notebook's token, in `Authorization` unless the API server's service proxy takes that header."""
+    return (TOKEN_HEADER, secret) if upstream.via_api_server else ("Authorization", f"token {secret}")
 
 
 def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route | None:
@@ -100,4 +105,4 @@ def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route 
     upstream = notebook_upstream(notebook)
     if upstream is None:
         return Route(state=Notebook.State.STARTING, reason="its server has no address yet")
-    return Route(state=state, upstream=upstream, headers=jupyter_headers(upstream, notebook.secret))
+    return Route(state=state, upstream=upstream, headers=(jupyter_token(upstream, notebook.secret),))

@@ -1,20 +1,21 @@
 """A console outside the cluster whose kubeconfig names a CA and a client certificate (kind,
 minikube, kubeadm's admin.conf): the Endpoint of the API server's service proxy carries those files
-and the proxy's TLS context presents the certificate, over real TLS (trustme makes the CA)."""
+and the forwarder presents the certificate, over real TLS (trustme makes the CA)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import ssl
 
-import aiohttp
 import pytest
 import trustme
 from aiohttp import web
 
+from mlplatform.compute.backends.base import Endpoint
 from mlplatform.compute.backends.kubernetes.client import KubeClient, load_api_client
-from notebooks_app.proxy import _tls
+from mlplatform.compute.forwarding import Forwarder
 
 
 @pytest.fixture
@@ -53,22 +54,23 @@ def test_a_client_certificate_kubeconfig_reaches_the_service_proxy_over_tls(
     endpoint = KubeClient(load_api_client()).service_proxy("team-a", "lab-1a2b3c4d", 8888)
 
     assert endpoint.headers == ()  # no token: the certificate is the credential
-    assert answered(cluster_ca, kubeconfig_with_certificates, _tls(endpoint.tls), endpoint.url) == (
+    assert answered(cluster_ca, kubeconfig_with_certificates, endpoint) == (
         200,
-        "/api/v1/namespaces/team-a/services/lab-1a2b3c4d:8888/proxy/notebooks/team-a/lab/api/status",
+        b"/api/v1/namespaces/team-a/services/lab-1a2b3c4d:8888/proxy/notebooks/team-a/lab/api/status",
     )
-    without_certificate = ssl.create_default_context(cafile=endpoint.ca_file)
-    with pytest.raises(aiohttp.ClientError):
-        answered(cluster_ca, kubeconfig_with_certificates, without_certificate, endpoint.url)
+    without_certificate = dataclasses.replace(endpoint, cert_file=None, key_file=None)
+    status, _ = answered(cluster_ca, kubeconfig_with_certificates, without_certificate)
+    assert status == 502
 
 
-def answered(ca: trustme.CA, port: int, client_tls, base: str) -> tuple[int, str]:
-    """GET a Jupyter path under `base` from an API server that requires a client certificate of `ca`."""
+def answered(ca: trustme.CA, port: int, endpoint: Endpoint) -> tuple[int, bytes]:
+    """GET a Jupyter path through `endpoint` from an API server that requires a client certificate
+    of `ca`, as the forwarder forwards it."""
 
     async def echo(request: web.Request) -> web.Response:
         return web.Response(text=request.path)
 
-    async def run() -> tuple[int, str]:
+    async def run() -> tuple[int, bytes]:
         server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(server_tls)
         ca.configure_trust(server_tls)
@@ -78,12 +80,21 @@ def answered(ca: trustme.CA, port: int, client_tls, base: str) -> tuple[int, str
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_tls).start()
+        messages = []
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        async def send(message):
+            messages.append(message)
+
+        forwarder = Forwarder()
+        scope = {"type": "http", "method": "GET", "headers": []}
         try:
-            async with aiohttp.ClientSession() as session:
-                url = f"{base}/notebooks/team-a/lab/api/status"
-                async with session.get(url, ssl=client_tls) as response:
-                    return response.status, await response.text()
+            await forwarder.http(endpoint, scope, receive, send, target="/notebooks/team-a/lab/api/status")
         finally:
+            await forwarder.close()
             await runner.cleanup()
+        return messages[0]["status"], b"".join(message.get("body", b"") for message in messages[1:])
 
     return asyncio.run(run())
