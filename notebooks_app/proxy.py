@@ -32,7 +32,9 @@ from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 
 from mlplatform.compute.forwarding import Forwarder, refuse, respond
-from notebooks_app.selectors import Route
+from mlplatform.core.errors import ApplicationError
+from mlplatform.core.services import api_token_authenticate
+from notebooks_app.selectors import Route, notebook_route
 
 PREFIX = "/notebooks/"
 ROUTE_TTL = 5.0  # seconds a caller's access and the notebook's address are trusted without a look-up
@@ -183,8 +185,6 @@ def _credential(headers: dict[str, str]) -> tuple[str, str] | None:
 
 
 def _look_up(credential: tuple[str, str], project: str, name: str) -> Route | None:
-    from notebooks_app.selectors import notebook_route
-
     close_old_connections()  # like a request: no connection outlives its usefulness
     try:
         user = _user(*credential)
@@ -194,9 +194,6 @@ def _look_up(credential: tuple[str, str], project: str, name: str) -> Route | No
 
 
 def _user(kind: str, value: str):
-    from mlplatform.core.errors import ApplicationError
-    from mlplatform.core.services import api_token_authenticate
-
     if kind == "bearer":
         try:
             return api_token_authenticate(raw=value)[0]

@@ -361,12 +361,12 @@ def _exists(name: str) -> ApplicationError:
 
 
 def _request_finish_delete(notebook_id: int) -> None:
-    from notebooks_app.tasks import finish_delete
+    from notebooks_app.tasks import finish_delete  # tasks call these services: a cycle at import time
 
     finish_delete.delay(notebook_id)
 
 
 def _request_restart(notebook_id: int) -> None:
-    from notebooks_app.tasks import restart
+    from notebooks_app.tasks import restart  # likewise
 
     restart.delay(notebook_id)

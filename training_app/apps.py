@@ -7,6 +7,7 @@ class TrainingConfig(AppConfig):
     verbose_name = "Training (AI Platform jobs)"
 
     def ready(self) -> None:
+        # Models load only once Django's apps are ready: register the kind now, not at import.
         from training_app.apis import training_output
         from training_app.jobs import JobKind, register_job_kind
         from training_app.services import training_plan

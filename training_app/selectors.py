@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from mlplatform.compute.selectors import with_queue_positions
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp.filtering import field, map_field, parse_filter
@@ -34,8 +35,6 @@ def jobs_list(*, project: Project, filter_text: str = "", kind: str | None = Non
 
 def job_get(*, project: Project, job_id: str) -> Job:
     """One job with its workload and queue position; NOT_FOUND in Google's words otherwise."""
-    from mlplatform.compute.selectors import with_queue_positions
-
     job = Job.objects.filter(project=project, job_id=job_id).select_related("workload", "project").first()
     if job is None:
         raise ApplicationError(f"Job '{job_id}' was not found.", code=ErrorCode.NOT_FOUND)

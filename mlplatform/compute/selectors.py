@@ -10,6 +10,8 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 
 from mlplatform.compute import admission
+from mlplatform.compute.backends import default_backend_name, get_backend
+from mlplatform.compute.backends.base import BackendError
 from mlplatform.compute.models import Workload, WorkloadRequest
 from mlplatform.compute.values import Endpoint
 from mlplatform.core.errors import ApplicationError, ErrorCode
@@ -181,7 +183,6 @@ def workload_logs(
     *, workload: Workload, role: str | None, index: int, tail: int | None, follow: bool
 ) -> Iterator[str]:
     """One replica's log lines from the workload's backend."""
-    from mlplatform.compute.backends import get_backend
 
     roles = [group["role"] for group in workload.spec.get("groups", [])]
     role = role or (roles[0] if roles else "")
@@ -213,7 +214,6 @@ def workload_log_tail(*, workload: Workload, role: str, index: int, lines: int =
 def workload_endpoint(*, workload: Workload, role: str, port: int) -> Endpoint | None:
     """Where the console reaches `port` of the first replica of the workload's group `role`, or None
     while it has no address. Raises BackendError where the backend cannot be asked."""
-    from mlplatform.compute.backends import get_backend
 
     return get_backend(workload.backend or None).endpoint(workload.ref, role, port)
 
@@ -275,8 +275,6 @@ def quota_standing(*, project: Project, flavor: str) -> QuotaStanding | None:
 
 def backend_overview() -> dict:
     """The default backend's name and the optional integrations it detects (display only)."""
-    from mlplatform.compute.backends import default_backend_name, get_backend
-    from mlplatform.compute.backends.base import BackendError
 
     name = default_backend_name()
     try:
@@ -288,6 +286,5 @@ def backend_overview() -> dict:
 def default_backend_runs_images() -> bool:
     """Whether the backend new workloads start on runs container images; the local backend runs
     processes of this machine, and only groups that say their local alternative (LocalRun)."""
-    from mlplatform.compute.backends import default_backend_name
 
     return default_backend_name() != "local"

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from mlplatform.compute import admission
-from mlplatform.compute.backends import get_backend
+from mlplatform.compute.backends import default_backend_name, get_backend
 from mlplatform.compute.backends.base import (
     BackendError,
     FlavorInfo,
@@ -32,6 +32,8 @@ from mlplatform.compute.spec import SpecError, WorkloadSpec, spec_from_dict, spe
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.quotas.models import Flavor
+from mlplatform.storage.selectors import connections_named
+from mlplatform.storage.wiring import workload_storage
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +76,6 @@ def workload_submit(
                 field=f"groups[{i}].resources.gpus",
             )
     if spec.storage is not None:
-        from mlplatform.storage.selectors import connections_named
-
         connections_named(project=project, names=spec.storage, field="storage")
     _check_ever_admissible(project, requests)
 
@@ -470,8 +470,6 @@ def workloads_collect_garbage(*, now: datetime | None = None) -> list[str]:
 
 
 def _backends_in_use() -> set[str]:
-    from mlplatform.compute.backends import default_backend_name
-
     used = set(Workload.objects.exclude(backend="").values_list("backend", flat=True).distinct())
     return used | {default_backend_name()}
 
@@ -547,19 +545,17 @@ def workload_flavors(workload: Workload) -> dict[str, FlavorInfo]:
 
 
 def _wiring(project: Project, connections: tuple[str, ...] | None) -> Wiring:
-    from mlplatform.storage.wiring import workload_storage
-
     return workload_storage(project=project, connections=connections)
 
 
 def _request_admission() -> None:
-    from mlplatform.compute.tasks import admit_workloads
+    from mlplatform.compute.tasks import admit_workloads  # tasks call these services: a cycle at import time
 
     admit_workloads.delay()
 
 
 def _request_start(workload_ids: Iterable[uuid.UUID]) -> None:
-    from mlplatform.compute.tasks import start_workload
+    from mlplatform.compute.tasks import start_workload  # tasks call these services: a cycle at import time
 
     with start_workload.app.producer_or_acquire() as producer:  # one broker connection for them all
         for workload_id in workload_ids:
@@ -567,6 +563,6 @@ def _request_start(workload_ids: Iterable[uuid.UUID]) -> None:
 
 
 def _request_stop(workload_id: uuid.UUID) -> None:
-    from mlplatform.compute.tasks import stop_workload
+    from mlplatform.compute.tasks import stop_workload  # tasks call these services: a cycle at import time
 
     stop_workload.delay(str(workload_id))

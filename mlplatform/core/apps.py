@@ -7,6 +7,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Projects and access"
 
     def ready(self) -> None:
-        from mlplatform.core import metrics
+        from mlplatform.core import metrics  # Django's apps are ready only now
 
         metrics.connect_celery_signals()

@@ -17,6 +17,7 @@ from mlplatform.core.models import Project
 from mlplatform.core.validators import dns_label_problem
 from mlplatform.storage.drivers import base
 from mlplatform.storage.drivers.factory import driver_for
+from mlplatform.storage.drivers.local import LocalDriver
 from mlplatform.storage.models import StorageConnection
 from mlplatform.storage.selectors import PROBE_PREFIX, connection_for_uri, store_errors
 from mlplatform.storage.uris import BUCKET, ObjectUri
@@ -111,8 +112,6 @@ def storage_connection_create(
             field="name",
         ) from exc
     if kind == Kind.LOCAL:
-        from mlplatform.storage.drivers.local import LocalDriver
-
         local = LocalDriver(root=settings.STORAGE_LOCAL_ROOT)
         for bucket in buckets:
             local.create_bucket(bucket)

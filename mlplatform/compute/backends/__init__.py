@@ -29,11 +29,11 @@ def default_backend_name() -> str:
 def get_backend(name: str | None = None) -> Backend:
     name = name or default_backend_name()
     if name == "local":
-        from mlplatform.compute.backends.local.backend import LocalBackend
+        from mlplatform.compute.backends.local.backend import LocalBackend  # each loaded when first used
 
         return LocalBackend.from_settings()
     if name == "kubernetes":
-        from mlplatform.compute.backends.kubernetes.backend import KubernetesBackend
+        from mlplatform.compute.backends.kubernetes.backend import KubernetesBackend  # (the client is big)
 
         return KubernetesBackend.from_settings()
     raise ValueError(f"unknown compute backend {name!r}: use one of {', '.join(BACKENDS)}")
