@@ -296,13 +296,7 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
 def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
     """Take a workload off its backend and queue it again (keeping its place by age)."""
     holding = (State.ADMITTED, State.STARTING, State.RUNNING)
-    with transaction.atomic():
-        workload = _locked(workload_id)
-        if workload is None or workload.state not in holding:
-            return workload
-        backend, ref = workload.backend, workload.ref
-    if backend:
-        get_backend(backend).cancel(ref)
+    _cancel_on_backend(workload_id, holding)
     with transaction.atomic():
         workload = _locked(workload_id)
         if workload is None or workload.state not in holding:
@@ -340,19 +334,24 @@ def workload_cancel(*, workload: Workload, by=None) -> Workload:
 
 def workload_stop(*, workload_id: uuid.UUID) -> Workload | None:
     """Finish a cancel: remove everything from the backend, then CANCELLED."""
-    with transaction.atomic():
-        workload = _locked(workload_id)
-        if workload is None or workload.state != State.CANCELLING:
-            return workload
-        backend, ref = workload.backend, workload.ref
-    if backend:
-        get_backend(backend).cancel(ref)
+    _cancel_on_backend(workload_id, (State.CANCELLING,))
     with transaction.atomic():
         workload = _locked(workload_id)
         if workload is None or workload.state != State.CANCELLING:
             return workload
         _finish(workload, State.CANCELLED, workload.reason.replace("cancel requested", "cancelled", 1))
     return workload
+
+
+def _cancel_on_backend(workload_id: uuid.UUID, states: tuple[str, ...]) -> None:
+    """Take the workload off its backend when it is in one of `states`: the row is read under a
+    short lock and the backend called with none held (the caller re-checks the state after)."""
+    with transaction.atomic():
+        workload = _locked(workload_id)
+        if workload is None or workload.state not in states or not workload.backend:
+            return
+        backend, ref = workload.backend, workload.ref
+    get_backend(backend).cancel(ref)
 
 
 def workloads_sync(*, now: datetime | None = None) -> int:
