@@ -1,7 +1,10 @@
-"""Reads for notebooks, and the proxy's one question: may this user reach that notebook, and where."""
+"""Reads for notebooks: who may see, use and change them (Access, the one rule pages, the REST API,
+Workbench and the proxy apply), the proxy's question (may this user reach that notebook, and where),
+and what idle culling checks and records."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,6 +18,33 @@ from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
 from notebooks_app.models import Notebook, NotebookImage
 from notebooks_app.specs import PORT, ROLE, TOKEN_HEADER
+
+
+class Access(enum.Enum):
+    """What a user does with a project's notebooks; `role` is the least project role that may.
+
+    The rule goes by the project role alone: every member (viewers up) may SEE the project's
+    notebooks (the list, a notebook's page, its events, the API's and Workbench's reads); editors
+    and admins may USE any of them (open its JupyterLab through the proxy) and CHANGE any of them
+    (create, start, stop, reset, edit, delete), as contributors of a Kubeflow profile manage every
+    notebook of its namespace. Owning a notebook grants nothing more: its Jupyter runs code with
+    the project's storage credentials and quota, which is an editor's right, so an owner who is made
+    a viewer keeps seeing the notebook and loses the rest at once, everywhere alike.
+    """
+
+    SEE = "see"
+    USE = "use"
+    CHANGE = "change"
+
+    @property
+    def role(self) -> Role:
+        return Role.VIEWER if self is Access.SEE else Role.EDITOR
+
+
+def notebook_allows(*, project: Project, user: AbstractBaseUser, access: Access) -> bool:
+    """Whether `user` may `access` the notebooks of `project` (Access says who may)."""
+    role = project_role(project, user) if user.is_active else None
+    return role is not None and role.allows(access.role)
 
 
 def notebooks_list(*, project: Project) -> list[Notebook]:
@@ -84,23 +114,33 @@ def jupyter_headers(upstream: Endpoint, secret: str) -> tuple[tuple[str, str], .
     return (*upstream.headers, token)
 
 
+@dataclass(frozen=True)
+class Jupyter:
+    """How the console talks to a running notebook's Jupyter: where, and what every request carries."""
+
+    upstream: Endpoint
+    headers: tuple[tuple[str, str], ...]
+
+
+def notebook_jupyter(notebook: Notebook) -> Jupyter | None:
+    """The notebook's Jupyter as the proxy and idle culling reach it, or None while it has no address.
+    Raises BackendError when the backend cannot say."""
+    upstream = notebook_upstream(notebook)
+    return None if upstream is None else Jupyter(upstream, jupyter_headers(upstream, notebook.secret))
+
+
 def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route | None:
-    """The route to `project/name` for `user`, or None where the user may not use the notebook:
-    it does not exist, or they are not a member, or they are a viewer and not its owner (the proxy
+    """The route to `project/name` for `user`, or None where the user may not use the notebook
+    (Access.USE): it does not exist, or they are not a member, or they are a viewer (the proxy
     answers all of these alike, so notebooks cannot be probed)."""
-    if not user.is_active:
-        return None
     notebook = _notebooks().filter(project__slug=project, name=name).first()
-    if notebook is None:
-        return None
-    role = project_role(notebook.project, user)
-    if role is None or not (role.allows(Role.EDITOR) or notebook.owner_id == user.pk):
+    if notebook is None or not notebook_allows(project=notebook.project, user=user, access=Access.USE):
         return None
     state = notebook.state
     if state != Notebook.State.ACTIVE:
         notebook = _with_positions([notebook])[0]
         return Route(state=state, reason=notebook.reason, queue_position=notebook.queue_position)
-    upstream = notebook_upstream(notebook)
-    if upstream is None:
+    jupyter = notebook_jupyter(notebook)
+    if jupyter is None:
         return Route(state=Notebook.State.STARTING, reason="its server has no address yet")
-    return Route(state=state, upstream=upstream, headers=jupyter_headers(upstream, notebook.secret))
+    return Route(state=state, upstream=jupyter.upstream, headers=jupyter.headers)

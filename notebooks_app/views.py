@@ -14,14 +14,14 @@ from django.views.decorators.http import require_POST
 
 from mlplatform.compute.backends.base import Stage
 from mlplatform.compute.selectors import quota_board, workload_log_tail
-from mlplatform.core.errors import ApplicationError, ErrorCode
-from mlplatform.core.models import Project, Role
-from mlplatform.core.selectors import project_role
+from mlplatform.core.errors import ApplicationError
+from mlplatform.core.models import Project
 from mlplatform.core.views import project_for_view
 from mlplatform.quotas.models import Flavor
 from mlplatform.storage.selectors import connections_list
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook
+from notebooks_app.selectors import Access
 from notebooks_app.specs import ROLE
 
 State = Notebook.State
@@ -194,21 +194,18 @@ def spawn_steps(notebook: Notebook) -> list[Step]:
 # --- pages -------------------------------------------------------------------------------------
 
 
-def _can_act(project: Project, notebook: Notebook | None, user) -> bool:
-    role = project_role(project, user)
-    owner = notebook is not None and notebook.owner_id == user.pk
-    return bool(role and (role.allows(Role.EDITOR) or owner))
-
-
 def _notebook_for_action(request: HttpRequest, project: str, name: str) -> Notebook:
-    """The notebook an action is about; 404 for non-members, 403 for viewers who do not own it."""
-    obj = project_for_view(request, project)
-    notebook = selectors.notebook_get(project=obj, name=name)
-    if not _can_act(obj, notebook, request.user):
-        raise ApplicationError(
-            "Only editors and the owner can change a notebook.", code=ErrorCode.PERMISSION_DENIED
-        )
-    return notebook
+    """The notebook an action is about: 404 for non-members, 403 below the role that may change it."""
+    obj = project_for_view(request, project, needs=Access.CHANGE.role)
+    return selectors.notebook_get(project=obj, name=name)
+
+
+def _allowed(project: Project, user) -> dict[str, bool]:
+    """What the page offers the user: the Open button (use), and actions and the form (change)."""
+    return {
+        "can_use": selectors.notebook_allows(project=project, user=user, access=Access.USE),
+        "can_act": selectors.notebook_allows(project=project, user=user, access=Access.CHANGE),
+    }
 
 
 @login_required
@@ -218,7 +215,7 @@ def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
     context = {
         "project": obj,
         "notebooks": notebooks,
-        "can_create": _can_act(obj, None, request.user),
+        **_allowed(obj, request.user),
         "polling": any(notebook.state not in SETTLED for notebook in notebooks),
     }
     fragment = request.GET.get("fragment") == "table"
@@ -229,7 +226,7 @@ def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
 
 @login_required
 def notebook_new(request: HttpRequest, project: str) -> HttpResponse:
-    obj = project_for_view(request, project, needs=Role.EDITOR)
+    obj = project_for_view(request, project, needs=Access.CHANGE.role)
     error = None
     form: Mapping = {
         "flavor": "cpu",
@@ -279,7 +276,7 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
         if show_log
         else None,
-        "can_act": _can_act(notebook.project, notebook, request.user),
+        **_allowed(notebook.project, request.user),
         "polling": notebook.state not in SETTLED,
     }
 

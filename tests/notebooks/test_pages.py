@@ -383,7 +383,7 @@ def test_a_stopped_notebook_can_change_resources_and_a_bad_change_is_shown_at_it
     assert (notebook.flavor.name, notebook.gpus, notebook.home_size_gib) == ("nvidia-a100-80gb", 1, 50)
 
 
-def test_viewers_get_403_on_every_action_unless_they_own_the_notebook(team, member, client):
+def test_viewers_get_403_on_every_action_even_on_a_notebook_they_own(team, member, client):
     queued(team, member(Role.EDITOR, "erin"))
     vera = member(Role.VIEWER, "vera")
     client.force_login(vera)
@@ -394,7 +394,7 @@ def test_viewers_get_403_on_every_action_unless_they_own_the_notebook(team, memb
     assert "Stop</button>" not in client.get(f"{LIST}lab/").content.decode()
 
     Notebook.objects.filter(name="lab").update(owner=vera)
-    assert client.post(f"{LIST}lab/stop/").status_code == 302
+    assert client.post(f"{LIST}lab/stop/").status_code == 403
 
 
 def test_actions_need_post_and_outsiders_get_404(team, member, outsider, client):
