@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mlplatform.core.selectors import project_get, project_get_for_user
+from mlplatform.core.selectors import project_get_for_user
 from mlplatform.quotas import selectors, services
 from mlplatform.quotas.models import Flavor
 
@@ -79,13 +79,11 @@ class QuotaListApi(APIView):
 
 
 class QuotaDetailApi(APIView):
-    permission_classes = [IsAdminUser]
-
     @extend_schema(
         request=QuotaInput, responses=QuotaOutput, summary="Set the project's quota for a flavor (staff)"
     )
     def put(self, request: Request, project: str, flavor: str) -> Response:
-        obj = project_get(slug=project)  # staff manage the quotas of every project
+        obj = selectors.project_for_quota_change(slug=project, user=request.user)
         serializer = QuotaInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from mlplatform.compute.admission import Amounts  # pure: what a quota holds and uses
+from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
+from mlplatform.core.selectors import project_get, project_get_for_user
 from mlplatform.quotas.models import Flavor, ProjectQuota
 
 
@@ -44,3 +47,13 @@ def quota_usage(project: Project) -> list[QuotaUsage]:
     quotas = ProjectQuota.objects.filter(project=project).select_related("flavor", "cohort")
     rows = [QuotaUsage(quota=q, used=used.get(q.flavor.name, Amounts())) for q in quotas]
     return sorted(rows, key=lambda row: (not row.flavor.is_gpu, row.flavor.name))
+
+
+def project_for_quota_change(*, slug: str, user: AbstractBaseUser) -> Project:
+    """The project whose quotas `user` sets: any project for platform staff, who manage them all.
+    Raises NOT_FOUND for anyone else who is not a member (projects cannot be probed), and
+    PERMISSION_DENIED for members, admins included: quotas are the platform's to give."""
+    if user.is_staff:
+        return project_get(slug=slug)
+    project_get_for_user(slug=slug, user=user)
+    raise ApplicationError("Only platform staff set quotas.", code=ErrorCode.PERMISSION_DENIED)
