@@ -173,7 +173,7 @@ class NotebookDetailApi(NotebookApi):
             "true",
             "yes",
         )
-        notebook = services.notebook_delete(notebook=notebook, by=request.user, confirm=confirm)
+        notebook = services.notebook_delete(notebook=notebook, actor=request.user, confirm=confirm)
         return self.answer(notebook, status.HTTP_202_ACCEPTED)
 
 
@@ -181,7 +181,7 @@ class NotebookStartApi(NotebookApi):
     @extend_schema(request=None, responses=NotebookOutput, summary="Start a stopped notebook")
     def post(self, request: Request, project: str, name: str) -> Response:
         notebook = services.notebook_start(
-            notebook=self.notebook(project, name, Access.CHANGE), by=request.user
+            notebook=self.notebook(project, name, Access.CHANGE), actor=request.user
         )
         return self.answer(selectors.notebook_get(project=notebook.project, name=name))
 
@@ -190,7 +190,7 @@ class NotebookStopApi(NotebookApi):
     @extend_schema(request=None, responses=NotebookOutput, summary="Stop a notebook (its home stays)")
     def post(self, request: Request, project: str, name: str) -> Response:
         notebook = self.notebook(project, name, Access.CHANGE)
-        return self.answer(services.notebook_stop(notebook=notebook, by=request.user))
+        return self.answer(services.notebook_stop(notebook=notebook, actor=request.user))
 
 
 class NotebookImageListApi(APIView):

@@ -132,11 +132,8 @@ def _stop(notebook: Notebook, minutes: int) -> bool:
     from notebooks_app.services import notebook_stop
 
     try:
-        # `by` becomes the workload's reason: "cancelled by idle culling after ..."
-        notebook_stop(
-            notebook=notebook,
-            by=f"idle culling after {minutes} minutes without kernel or terminal activity",
-        )
+        reason = f"idle for {minutes} minutes without kernel or terminal activity"
+        notebook_stop(notebook=notebook, actor=None, reason=reason)
     except ApplicationError as exc:  # stopped or deleted meanwhile
         logger.info("idle culling: %s not stopped: %s", notebook, exc)
         return False

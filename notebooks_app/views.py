@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from mlplatform.compute.backends.base import Stage
+from mlplatform.compute.models import Workload, WorkloadEvent
 from mlplatform.compute.selectors import quota_board, workload_log_tail
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Project
@@ -40,6 +41,9 @@ STAGE_STEPS = {
 }
 LOCAL_STEPS = {SCHEDULED: "this machine", PULLED: "nothing to pull on the local backend"}
 PROGRESS = (State.QUEUED, State.PROVISIONING)  # the first steps, one state each
+EVENTS = 20
+# A workload's cancel, in a notebook's words.
+STOP_WORDS = {Workload.State.CANCELLING: "stop requested", Workload.State.CANCELLED: "stopped"}
 
 
 # --- the form ----------------------------------------------------------------------------------
@@ -272,13 +276,21 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         "notebook": notebook,
         "workload": workload,
         "steps": spawn_steps(notebook),
-        "events": workload.events.order_by("-time")[:20] if workload else [],
+        "events": _events(workload),
         "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
         if show_log
         else None,
         **_allowed(notebook.project, request.user),
         "polling": notebook.state not in SETTLED,
     }
+
+
+def _events(workload) -> list[tuple[WorkloadEvent, str]]:
+    """The latest events of the notebook's current start, each with its line in a notebook's words."""
+    if workload is None:
+        return []
+    events = workload.events.select_related("actor").order_by("-time", "-id")[:EVENTS]
+    return [(event, event.summary(STOP_WORDS)) for event in events]
 
 
 def _form_of(notebook: Notebook) -> dict[str, str]:
@@ -299,7 +311,9 @@ def _form_of(notebook: Notebook) -> dict[str, str]:
 def notebook_start(request: HttpRequest, project: str, name: str) -> HttpResponse:
     notebook = _notebook_for_action(request, project, name)
     _act(
-        request, lambda: services.notebook_start(notebook=notebook, by=request.user), f"'{name}' is starting."
+        request,
+        lambda: services.notebook_start(notebook=notebook, actor=request.user),
+        f"'{name}' is starting.",
     )
     return redirect("notebook-detail", project=project, name=name)
 
@@ -310,7 +324,7 @@ def notebook_stop(request: HttpRequest, project: str, name: str) -> HttpResponse
     notebook = _notebook_for_action(request, project, name)
     _act(
         request,
-        lambda: services.notebook_stop(notebook=notebook, by=request.user),
+        lambda: services.notebook_stop(notebook=notebook, actor=request.user),
         f"'{name}' is stopping; its home and files stay.",
     )
     return redirect("notebook-detail", project=project, name=name)
@@ -324,7 +338,7 @@ def notebook_delete(request: HttpRequest, project: str, name: str) -> HttpRespon
     confirm = request.POST.get("confirm", "").strip() == name
     if _act(
         request,
-        lambda: services.notebook_delete(notebook=notebook, by=request.user, confirm=confirm),
+        lambda: services.notebook_delete(notebook=notebook, actor=request.user, confirm=confirm),
         f"'{name}' is being deleted with its home volume.",
     ):
         return redirect("notebooks", project=project)

@@ -114,6 +114,9 @@ class EventOutput(serializers.Serializer):
     time = serializers.DateTimeField()
     previous = serializers.CharField()
     state = serializers.CharField()
+    actor = serializers.CharField(
+        source="actor.username", default=None, help_text="Who asked for a cancel; null: the platform"
+    )
     reason = serializers.CharField()
 
 
@@ -234,7 +237,7 @@ class WorkloadCancelApi(ProjectApi):
     @extend_schema(request=None, responses=WorkloadDetailOutput, summary="Cancel a workload")
     def post(self, request: Request, project: str, workload: str) -> Response:
         obj = self.workload(project, workload, Role.EDITOR)
-        return Response(WorkloadDetailOutput(services.workload_cancel(workload=obj, by=request.user)).data)
+        return Response(WorkloadDetailOutput(services.workload_cancel(workload=obj, actor=request.user)).data)
 
 
 class WorkloadLogsApi(ProjectApi):

@@ -157,7 +157,10 @@ def test_an_idle_kernel_is_culled_at_the_limit_and_a_busy_one_is_not(lab, notebo
     stopped = Notebook.objects.select_related("workload").get(pk=lab.pk)
     assert stopped.state == Notebook.State.STOPPING
     assert stopped.desired_state == Notebook.Desired.STOPPED
-    assert "idle culling after 30 minutes without kernel or terminal activity" in stopped.workload.reason
+    assert (
+        stopped.workload.reason
+        == "cancel requested by the platform: idle for 30 minutes without kernel or terminal activity"
+    )
 
 
 def test_notebooks_without_an_enabled_policy_are_left_alone(lab):

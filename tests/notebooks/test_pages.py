@@ -346,6 +346,7 @@ def test_stop_start_and_delete_call_the_services(team, editor, client):
 
     assert client.post(f"{LIST}lab/stop/")["Location"] == f"{LIST}lab/"
     assert Notebook.objects.get(name="lab").state == "STOPPED"
+    assert "stopped by erin</span>" in client.get(f"{LIST}lab/").content.decode()  # no reason: she stopped it
     client.post(f"{LIST}lab/start/")
     assert Notebook.objects.get(name="lab").state == "QUEUED"
     client.post(f"{LIST}lab/delete/", {"confirm": "not-it"})
@@ -366,7 +367,7 @@ def test_an_action_the_state_does_not_allow_is_reported_on_the_page(team, editor
 
 def test_a_stopped_notebook_can_change_resources_and_a_bad_change_is_shown_at_its_field(team, editor, client):
     notebook = queued(team, editor)
-    services.notebook_stop(notebook=notebook)
+    services.notebook_stop(notebook=notebook, actor=editor)
     page = client.get(f"{LIST}lab/?edit=1").content.decode()
     assert 'action="/projects/team-a/notebooks/lab/edit/"' in page
     assert 'name="home_size_gib" value="10"' in page
