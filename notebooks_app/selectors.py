@@ -7,16 +7,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from mlplatform.compute.backends.base import Endpoint
+from mlplatform.compute.models import Workload
 from mlplatform.compute.selectors import with_queue_positions
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
-from notebooks_app.models import Notebook, NotebookImage
+from notebooks_app.idle import Verdict, idle_minutes, idle_verdict
+from notebooks_app.models import IdlePolicy, Notebook, NotebookImage
 from notebooks_app.specs import PORT, ROLE, TOKEN_HEADER
 
 
@@ -144,3 +148,66 @@ def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route 
     if jupyter is None:
         return Route(state=Notebook.State.STARTING, reason="its server has no address yet")
     return Route(state=state, upstream=jupyter.upstream, headers=jupyter.headers)
+
+
+# --- idle culling: what a pass checks, the page's warning and the admin report -------------------
+
+
+def notebooks_to_check() -> QuerySet[Notebook]:
+    """The running notebooks of projects whose idle policy stops notebooks: what a culling pass asks."""
+    return _running().filter(
+        project__idle_policy__enabled=True, project__idle_policy__stop_after_minutes__isnull=False
+    )
+
+
+def idle_state(notebook: Notebook, *, now: datetime | None = None) -> Verdict | None:
+    """How long the running notebook has been idle and when it stops, from what the last pass
+    recorded; None without a limit that stops it or without a record of its current run."""
+    policy = IdlePolicy.objects.filter(project_id=notebook.project_id).first()
+    if policy is None or policy.stop_after is None:
+        return None
+    last_activity = _recorded_activity(notebook)
+    if last_activity is None:
+        return None
+    return idle_verdict(
+        last_activity=last_activity,
+        now=now or timezone.now(),
+        stop_after=policy.stop_after,
+        warn_before=policy.warn_before,
+    )
+
+
+@dataclass(frozen=True)
+class IdleGpuNotebook:
+    notebook: Notebook
+    gpus: int
+    idle_minutes: int | None  # None: not checked yet during this run
+
+
+def idle_gpu_notebooks(*, now: datetime | None = None) -> list[IdleGpuNotebook]:
+    """Running notebooks that hold GPUs, the longest idle first (unchecked ones last)."""
+    now = now or timezone.now()
+    rows = []
+    for notebook in _running().filter(gpus__gt=0).select_related("activity", "flavor"):
+        last_activity = _recorded_activity(notebook)
+        idle = None if last_activity is None else idle_minutes(last_activity=last_activity, now=now)
+        rows.append(IdleGpuNotebook(notebook=notebook, gpus=notebook.gpus, idle_minutes=idle))
+    return sorted(rows, key=lambda row: -1 if row.idle_minutes is None else row.idle_minutes, reverse=True)
+
+
+def _running() -> QuerySet[Notebook]:
+    return Notebook.objects.select_related("project__idle_policy", "workload", "owner").filter(
+        workload__state=Workload.State.RUNNING, desired_state=Notebook.Desired.RUNNING
+    )
+
+
+def _recorded_activity(notebook: Notebook) -> datetime | None:
+    """The recorded last activity, if recorded while the notebook runs its current start."""
+    workload = notebook.workload
+    if workload is None or workload.state != Workload.State.RUNNING:
+        return None
+    activity = getattr(notebook, "activity", None)  # a reverse one-to-one: missing raises AttributeError
+    if activity is None:
+        return None
+    started = workload.started_at or workload.created_at
+    return activity.last_activity if activity.checked_at >= started - timedelta(seconds=1) else None
