@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from notebooks_app.culling import idle_gpu_notebooks
 from notebooks_app.models import IdlePolicy, Notebook, NotebookImage
+from notebooks_app.selectors import idle_gpu_notebooks
 
 
 @admin.register(NotebookImage)

@@ -1,7 +1,8 @@
 """Native REST API for notebooks (`/api/projects/{p}/notebooks/`) and the image catalog.
 
-Viewers read; editors create, start, stop, change and delete. A notebook's Jupyter is reached
-through the proxy at its `url`, with the same bearer token.
+Who may read and who may write is selectors.Access: members read; editors and admins create, start,
+stop, change and delete. A notebook's Jupyter is reached through the proxy at its `url`, with the
+same bearer token.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from rest_framework.views import APIView
 
 from mlplatform.compute.apis import StrictSerializer
 from mlplatform.core.apis import ProjectScopedApi
-from mlplatform.core.models import Role
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook, NotebookImage
+from notebooks_app.selectors import Access
 
 # --- input ----------------------------------------------------------------------------------------
 
@@ -117,8 +118,8 @@ class NotebookImageOutput(serializers.ModelSerializer):
 
 
 class NotebookApi(ProjectScopedApi):
-    def notebook(self, slug: str, name: str, needs: Role = Role.VIEWER) -> Notebook:
-        return selectors.notebook_get(project=self.project(slug, needs), name=name)
+    def notebook(self, slug: str, name: str, access: Access = Access.SEE) -> Notebook:
+        return selectors.notebook_get(project=self.project(slug, access.role), name=name)
 
     def answer(self, notebook: Notebook, code: int = status.HTTP_200_OK) -> Response:
         return Response(NotebookOutput(notebook).data, status=code)
@@ -134,7 +135,7 @@ class NotebookListApi(NotebookApi):
         request=NotebookInput, responses={201: NotebookOutput}, summary="Create (and start) a notebook"
     )
     def post(self, request: Request, project: str) -> Response:
-        obj = self.project(project, Role.EDITOR)
+        obj = self.project(project, Access.CHANGE.role)
         serializer = NotebookInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         notebook = services.notebook_create(project=obj, owner=request.user, **serializer.validated_data)
@@ -150,7 +151,7 @@ class NotebookDetailApi(NotebookApi):
         request=NotebookUpdateInput, responses=NotebookOutput, summary="Change a stopped notebook's shape"
     )
     def patch(self, request: Request, project: str, name: str) -> Response:
-        notebook = self.notebook(project, name, Role.EDITOR)
+        notebook = self.notebook(project, name, Access.CHANGE)
         serializer = NotebookUpdateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self.answer(services.notebook_update(notebook=notebook, **serializer.validated_data))
@@ -164,7 +165,7 @@ class NotebookDetailApi(NotebookApi):
         summary="Delete a notebook and its home volume",
     )
     def delete(self, request: Request, project: str, name: str) -> Response:
-        notebook = self.notebook(project, name, Role.EDITOR)
+        notebook = self.notebook(project, name, Access.CHANGE)
         serializer = DeleteInput(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         confirm = serializer.validated_data["confirm"] or request.query_params.get("confirm", "").lower() in (
@@ -172,7 +173,7 @@ class NotebookDetailApi(NotebookApi):
             "true",
             "yes",
         )
-        notebook = services.notebook_delete(notebook=notebook, by=request.user, confirm=confirm)
+        notebook = services.notebook_delete(notebook=notebook, actor=request.user, confirm=confirm)
         return self.answer(notebook, status.HTTP_202_ACCEPTED)
 
 
@@ -180,7 +181,7 @@ class NotebookStartApi(NotebookApi):
     @extend_schema(request=None, responses=NotebookOutput, summary="Start a stopped notebook")
     def post(self, request: Request, project: str, name: str) -> Response:
         notebook = services.notebook_start(
-            notebook=self.notebook(project, name, Role.EDITOR), by=request.user
+            notebook=self.notebook(project, name, Access.CHANGE), actor=request.user
         )
         return self.answer(selectors.notebook_get(project=notebook.project, name=name))
 
@@ -188,8 +189,8 @@ class NotebookStartApi(NotebookApi):
 class NotebookStopApi(NotebookApi):
     @extend_schema(request=None, responses=NotebookOutput, summary="Stop a notebook (its home stays)")
     def post(self, request: Request, project: str, name: str) -> Response:
-        notebook = services.notebook_stop(notebook=self.notebook(project, name, Role.EDITOR), by=request.user)
-        return self.answer(notebook)
+        notebook = self.notebook(project, name, Access.CHANGE)
+        return self.answer(services.notebook_stop(notebook=notebook, actor=request.user))
 
 
 class NotebookImageListApi(APIView):

@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mlplatform.core.errors import ApplicationError
-from mlplatform.core.models import Role
 from mlplatform.gcp import selectors as gcp_selectors
 from mlplatform.gcp import services as gcp_services
 from mlplatform.gcp.models import Operation
@@ -21,18 +20,19 @@ from mlplatform.gcp.views import GoogleApiView
 from mlplatform.gcp.views import operation_json as ml_operation_json
 from notebooks_app import selectors, workbench
 from notebooks_app.models import Notebook
+from notebooks_app.selectors import Access
 
 OPERATION_METADATA = f"{workbench.API}.OperationMetadata"
 ALL_LOCATIONS = "-"  # instances.list's parent `projects/{p}/locations/-`
 
 
 class WorkbenchApi(GoogleApiView):
-    def location(self, project: str, location: str, *, needs: Role = Role.VIEWER):
-        obj = self.project(project, needs=needs)
+    def location(self, project: str, location: str, *, access: Access = Access.SEE):
+        obj = self.project(project, needs=access.role)
         return obj, gcp_selectors.location_get(location=location)
 
-    def notebook(self, project: str, location: str, instance: str, *, needs: Role = Role.VIEWER) -> Notebook:
-        obj, location = self.location(project, location, needs=needs)
+    def notebook(self, project: str, location: str, instance: str, *, access=Access.SEE) -> Notebook:
+        obj, location = self.location(project, location, access=access)
         return workbench.instance_get(project=obj, location=location, instance_id=instance)
 
     def console_url(self) -> str:
@@ -45,13 +45,14 @@ class WorkbenchApi(GoogleApiView):
         return Response(operation_json(workbench.operation_refresh(operation, self.console_url())))
 
     def act(self, project: str, location: str, instance: str, verb: str) -> Response:
-        notebook = self.notebook(project, location, instance, needs=Role.EDITOR)
+        notebook = self.notebook(project, location, instance, access=Access.CHANGE)
         return self.operation(workbench.instance_act(notebook=notebook, verb=verb, user=self.request.user))
 
     def operation_row(
-        self, project: str, location: str, operation: str, *, needs: Role = Role.VIEWER
+        self, project: str, location: str, operation: str, *, access: Access = Access.SEE
     ) -> Operation:
-        obj, location = self.location(project, location, needs=needs)
+        """An instance operation: reading it is seeing the notebook, cancelling or deleting it changing it."""
+        obj, location = self.location(project, location, access=access)
         return gcp_selectors.operation_get(project=obj, operation_id=operation, location=location)
 
 
@@ -114,7 +115,7 @@ class InstanceListApi(WorkbenchApi):
         return Response(body)
 
     def post(self, request: Request, project: str, location: str) -> Response:
-        obj, location = self.location(project, location, needs=Role.EDITOR)
+        obj, location = self.location(project, location, access=Access.CHANGE)
         operation = workbench.instance_create(
             project=obj,
             location=location,
@@ -130,7 +131,7 @@ class InstanceApi(WorkbenchApi):
         return Response(self.instance(self.notebook(project, location, instance)))
 
     def patch(self, request: Request, project: str, location: str, instance: str) -> Response:
-        notebook = self.notebook(project, location, instance, needs=Role.EDITOR)
+        notebook = self.notebook(project, location, instance, access=Access.CHANGE)
         operation = workbench.instance_patch(
             notebook=notebook,
             update_mask=request.query_params.get("updateMask"),
@@ -184,13 +185,13 @@ class OperationApi(WorkbenchApi):
         return self.operation(self.operation_row(project, location, operation))
 
     def delete(self, request: Request, project: str, location: str, operation: str) -> Response:
-        op = self.operation_row(project, location, operation, needs=Role.EDITOR)
+        op = self.operation_row(project, location, operation, access=Access.CHANGE)
         gcp_services.operation_delete(operation=op)
         return Response({})
 
 
 class OperationCancelApi(WorkbenchApi):
     def post(self, request: Request, project: str, location: str, operation: str) -> Response:
-        op = self.operation_row(project, location, operation, needs=Role.EDITOR)
+        op = self.operation_row(project, location, operation, access=Access.CHANGE)
         workbench.operation_cancel(operation=op, user=request.user, console_url=self.console_url())
         return Response({})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -181,6 +182,17 @@ class IdlePolicy(models.Model):
     def __str__(self) -> str:
         after = f"{self.stop_after_minutes} min" if self.stop_after_minutes else "never"
         return f"{self.project}: stop after {after}{'' if self.enabled else ' (off)'}"
+
+    @property
+    def stop_after(self) -> timedelta | None:
+        """How long idle stops a notebook; None while the policy stops none (off, or no limit)."""
+        return (
+            timedelta(minutes=self.stop_after_minutes) if self.enabled and self.stop_after_minutes else None
+        )
+
+    @property
+    def warn_before(self) -> timedelta:
+        return timedelta(minutes=self.warn_minutes_before)
 
 
 class NotebookActivity(models.Model):

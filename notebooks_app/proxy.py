@@ -1,7 +1,7 @@
 """The authenticating proxy in front of every notebook: `/notebooks/{project}/{name}/...` (pure ASGI).
 
 It lets in the console's session (cookie) and API tokens (`Authorization: Bearer`), and only for
-editors of the project and the notebook's owner; everyone else gets a plain 404. Toward Jupyter it
+those who may use the notebook (selectors.Access); everyone else gets a plain 404. Toward Jupyter it
 sends the notebook's secret (`Authorization: token ...`) instead of the caller's credentials, and
 no cookies; toward the caller it sends no cookie of Jupyter's. Jupyter itself keeps no token that
 a page could show (jupyter_launch.py), so the secret never reaches a browser.

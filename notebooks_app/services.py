@@ -83,45 +83,47 @@ def notebook_create(
             )
             notebook.storage_connections.set(connections)
             if start:
-                _submit(notebook, by=owner)
+                _submit(notebook, actor=owner)
     except IntegrityError:  # the same name created at the same moment
         raise _exists(name) from None
     return notebook
 
 
-def notebook_start(*, notebook: Notebook, by=None) -> Notebook:
-    """Queue a new start of a stopped (or failed) notebook, with a fresh token."""
+def notebook_start(*, notebook: Notebook, actor) -> Notebook:
+    """Queue a new start of a stopped (or failed) notebook, with a fresh token; `actor` (the user who
+    starts it, None: the platform) owns the workload, else the notebook's owner."""
     with transaction.atomic():
         notebook = _locked(notebook)
         if not notebook.is_stopped:
             raise _not_now(notebook, "start")
         notebook.desired_state = Desired.RUNNING
-        _submit(notebook, by=by)
+        _submit(notebook, actor=actor)
     return notebook
 
 
-def notebook_stop(*, notebook: Notebook, by=None) -> Notebook:
-    """Stop Jupyter and free the quota; the home volume and its files stay. Stopping a notebook
-    that is already stopping does nothing."""
+def notebook_stop(*, notebook: Notebook, actor, reason: str = "") -> Notebook:
+    """Stop Jupyter and free the quota; the home volume and its files stay. `actor` is the user who
+    stops it (None: the platform, such as idle culling) and `reason` why, as its events will say.
+    Stopping a notebook that is already stopping does nothing."""
     with transaction.atomic():
         notebook = _locked(notebook)
         if notebook.state == State.STOPPING:
             return notebook
         if notebook.is_stopped or notebook.state == State.DELETING:
             raise _not_now(notebook, "stop")
-        notebook.workload = workload_cancel(workload=notebook.workload, by=by)
+        notebook.workload = workload_cancel(workload=notebook.workload, actor=actor, reason=reason)
         notebook.desired_state = Desired.STOPPED
         notebook.save(update_fields=["desired_state", "updated_at"])
     return notebook
 
 
-def notebook_reset(*, notebook: Notebook, by=None) -> Notebook:
+def notebook_reset(*, notebook: Notebook, actor) -> Notebook:
     """Restart Jupyter: stop it, and start it again (with a new token) once it has stopped."""
     with transaction.atomic():
         notebook = _locked(notebook)
         if notebook.is_stopped or notebook.state in (State.STOPPING, State.DELETING):
             raise _not_now(notebook, "reset")
-        notebook.workload = workload_cancel(workload=notebook.workload, by=by)
+        notebook.workload = workload_cancel(workload=notebook.workload, actor=actor, reason="to restart it")
         notebook.desired_state = Desired.RUNNING  # what the restart brings it back to
         notebook.save(update_fields=["desired_state", "updated_at"])
         notebook_id = notebook.pk
@@ -139,7 +141,7 @@ def notebook_restart(*, notebook_id: int) -> bool:
         if notebook.state == State.STOPPING:
             return False
         if notebook.is_stopped:  # else someone started it meanwhile
-            _submit(notebook, by=None)
+            _submit(notebook, actor=None)
     return True
 
 
@@ -188,7 +190,7 @@ def notebook_update(
     return notebook
 
 
-def notebook_delete(*, notebook: Notebook, by=None, confirm: bool = False) -> Notebook:
+def notebook_delete(*, notebook: Notebook, actor, confirm: bool = False) -> Notebook:
     """Stop the notebook and, once its workload is gone, delete it with its home volume (files
     and all): so only with `confirm`. Asking again while it is being deleted retries the end."""
     if not confirm:
@@ -202,7 +204,7 @@ def notebook_delete(*, notebook: Notebook, by=None, confirm: bool = False) -> No
         notebook = _locked(notebook)
         workload = notebook.workload
         if workload is not None and not workload.is_finished and workload.state != workload.State.CANCELLING:
-            notebook.workload = workload_cancel(workload=workload, by=by)
+            notebook.workload = workload_cancel(workload=workload, actor=actor, reason="to delete it")
         notebook.desired_state = Desired.DELETED
         notebook.save(update_fields=["desired_state", "updated_at"])
         notebook_id = notebook.pk
@@ -233,10 +235,10 @@ def notebook_finish_delete(*, notebook_id: int) -> bool:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _submit(notebook: Notebook, *, by) -> None:
+def _submit(notebook: Notebook, *, actor) -> None:
     """Queue a workload for this start; the token changes with every start."""
     notebook.secret = new_secret()
-    user = by or notebook.owner
+    user = actor or notebook.owner
     spec = notebook_spec(
         project=notebook.project.slug,
         name=notebook.name,

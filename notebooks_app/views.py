@@ -12,16 +12,17 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from mlplatform.compute.models import Workload, WorkloadEvent
 from mlplatform.compute.selectors import quota_board, workload_log_tail
 from mlplatform.compute.values import Stage
-from mlplatform.core.errors import ApplicationError, ErrorCode
-from mlplatform.core.models import Project, Role
-from mlplatform.core.selectors import project_role
+from mlplatform.core.errors import ApplicationError
+from mlplatform.core.models import Project
 from mlplatform.core.views import project_for_view
 from mlplatform.quotas.models import Flavor
 from mlplatform.storage.selectors import connections_list
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook
+from notebooks_app.selectors import Access
 from notebooks_app.specs import ROLE
 
 State = Notebook.State
@@ -40,6 +41,9 @@ STAGE_STEPS = {
 }
 LOCAL_STEPS = {SCHEDULED: "this machine", PULLED: "nothing to pull on the local backend"}
 PROGRESS = (State.QUEUED, State.PROVISIONING)  # the first steps, one state each
+EVENTS = 20
+# A workload's cancel, in a notebook's words.
+STOP_WORDS = {Workload.State.CANCELLING: "stop requested", Workload.State.CANCELLED: "stopped"}
 
 
 # --- the form ----------------------------------------------------------------------------------
@@ -195,21 +199,18 @@ def spawn_steps(notebook: Notebook) -> list[Step]:
 # --- pages -------------------------------------------------------------------------------------
 
 
-def _can_act(project: Project, notebook: Notebook | None, user) -> bool:
-    role = project_role(project, user)
-    owner = notebook is not None and notebook.owner_id == user.pk
-    return bool(role and (role.allows(Role.EDITOR) or owner))
-
-
 def _notebook_for_action(request: HttpRequest, project: str, name: str) -> Notebook:
-    """The notebook an action is about; 404 for non-members, 403 for viewers who do not own it."""
-    obj = project_for_view(request, project)
-    notebook = selectors.notebook_get(project=obj, name=name)
-    if not _can_act(obj, notebook, request.user):
-        raise ApplicationError(
-            "Only editors and the owner can change a notebook.", code=ErrorCode.PERMISSION_DENIED
-        )
-    return notebook
+    """The notebook an action is about: 404 for non-members, 403 below the role that may change it."""
+    obj = project_for_view(request, project, needs=Access.CHANGE.role)
+    return selectors.notebook_get(project=obj, name=name)
+
+
+def _allowed(project: Project, user) -> dict[str, bool]:
+    """What the page offers the user: the Open button (use), and actions and the form (change)."""
+    return {
+        "can_use": selectors.notebook_allows(project=project, user=user, access=Access.USE),
+        "can_act": selectors.notebook_allows(project=project, user=user, access=Access.CHANGE),
+    }
 
 
 @login_required
@@ -219,7 +220,7 @@ def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
     context = {
         "project": obj,
         "notebooks": notebooks,
-        "can_create": _can_act(obj, None, request.user),
+        **_allowed(obj, request.user),
         "polling": any(notebook.state not in SETTLED for notebook in notebooks),
     }
     fragment = request.GET.get("fragment") == "table"
@@ -230,7 +231,7 @@ def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
 
 @login_required
 def notebook_new(request: HttpRequest, project: str) -> HttpResponse:
-    obj = project_for_view(request, project, needs=Role.EDITOR)
+    obj = project_for_view(request, project, needs=Access.CHANGE.role)
     error = None
     form: Mapping = {
         "flavor": "cpu",
@@ -276,13 +277,21 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         "notebook": notebook,
         "workload": workload,
         "steps": spawn_steps(notebook),
-        "events": workload.events.order_by("-time")[:20] if workload else [],
+        "events": _events(workload),
         "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
         if show_log
         else None,
-        "can_act": _can_act(notebook.project, notebook, request.user),
+        **_allowed(notebook.project, request.user),
         "polling": notebook.state not in SETTLED,
     }
+
+
+def _events(workload) -> list[tuple[WorkloadEvent, str]]:
+    """The latest events of the notebook's current start, each with its line in a notebook's words."""
+    if workload is None:
+        return []
+    events = workload.events.select_related("actor").order_by("-time", "-id")[:EVENTS]
+    return [(event, event.summary(STOP_WORDS)) for event in events]
 
 
 def _form_of(notebook: Notebook) -> dict[str, str]:
@@ -303,7 +312,9 @@ def _form_of(notebook: Notebook) -> dict[str, str]:
 def notebook_start(request: HttpRequest, project: str, name: str) -> HttpResponse:
     notebook = _notebook_for_action(request, project, name)
     _act(
-        request, lambda: services.notebook_start(notebook=notebook, by=request.user), f"'{name}' is starting."
+        request,
+        lambda: services.notebook_start(notebook=notebook, actor=request.user),
+        f"'{name}' is starting.",
     )
     return redirect("notebook-detail", project=project, name=name)
 
@@ -314,7 +325,7 @@ def notebook_stop(request: HttpRequest, project: str, name: str) -> HttpResponse
     notebook = _notebook_for_action(request, project, name)
     _act(
         request,
-        lambda: services.notebook_stop(notebook=notebook, by=request.user),
+        lambda: services.notebook_stop(notebook=notebook, actor=request.user),
         f"'{name}' is stopping; its home and files stay.",
     )
     return redirect("notebook-detail", project=project, name=name)
@@ -328,7 +339,7 @@ def notebook_delete(request: HttpRequest, project: str, name: str) -> HttpRespon
     confirm = request.POST.get("confirm", "").strip() == name
     if _act(
         request,
-        lambda: services.notebook_delete(notebook=notebook, by=request.user, confirm=confirm),
+        lambda: services.notebook_delete(notebook=notebook, actor=request.user, confirm=confirm),
         f"'{name}' is being deleted with its home volume.",
     ):
         return redirect("notebooks", project=project)

@@ -132,10 +132,10 @@ def instance_act(*, notebook: Notebook, verb: str, user) -> Operation:
     """instances.start, stop, reset and delete (which deletes the home volume: Google's delete
     removes the instance's disks too)."""
     act = {
-        "start": lambda: services.notebook_start(notebook=notebook, by=user),
-        "stop": lambda: services.notebook_stop(notebook=notebook, by=user),
-        "reset": lambda: services.notebook_reset(notebook=notebook, by=user),
-        "delete": lambda: services.notebook_delete(notebook=notebook, by=user, confirm=True),
+        "start": lambda: services.notebook_start(notebook=notebook, actor=user),
+        "stop": lambda: services.notebook_stop(notebook=notebook, actor=user),
+        "reset": lambda: services.notebook_reset(notebook=notebook, actor=user),
+        "delete": lambda: services.notebook_delete(notebook=notebook, actor=user, confirm=True),
     }[verb]
     with transaction.atomic():
         previous = notebook.workload_id
@@ -180,7 +180,8 @@ def operation_cancel(*, operation: Operation, user, console_url: str) -> Operati
         notebook = _target(operation)
         stoppable = operation.operation_type in CANCELLABLE and notebook is not None
         if stoppable:
-            services.notebook_stop(notebook=notebook, by=user)
+            reason = f"its {operation.operation_type} operation was cancelled"
+            services.notebook_stop(notebook=notebook, actor=user, reason=reason)
         return operations.operation_cancel(operation=operation, stopped=stoppable)
 
 

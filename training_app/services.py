@@ -80,7 +80,7 @@ def job_cancel(*, job: Job, user=None) -> Job:
             f"Job '{job.job_id}' already ended ({job.state}); there is nothing to cancel.",
             code=ErrorCode.FAILED_PRECONDITION,
         )
-    job.workload = workload_cancel(workload=job.workload, by=user)
+    job.workload = workload_cancel(workload=job.workload, actor=user)
     return job
 
 

@@ -13,7 +13,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,9 +23,9 @@ from mlplatform.compute.spec import ExitCodeAction, SpecError, WorkloadKind, spe
 from mlplatform.core.apis import ProjectScopedApi
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Role
-from mlplatform.core.selectors import project_get
 from mlplatform.core.streaming import streaming_response
 from mlplatform.core.validators import DNS_LABEL, DNS_LABEL_MAX
+from mlplatform.quotas import selectors as quota_selectors
 from mlplatform.quotas import services as quota_services
 from mlplatform.quotas.apis import QuotaInput
 
@@ -119,6 +118,9 @@ class EventOutput(serializers.Serializer):
     time = serializers.DateTimeField()
     previous = serializers.CharField()
     state = serializers.CharField()
+    actor = serializers.CharField(
+        source="actor.username", default=None, help_text="Who asked for a cancel; null: the platform"
+    )
     reason = serializers.CharField()
 
 
@@ -255,7 +257,7 @@ class WorkloadCancelApi(ProjectApi):
     @extend_schema(request=None, responses=WorkloadDetailOutput, summary="Cancel a workload")
     def post(self, request: Request, project: str, workload: str) -> Response:
         obj = self.workload(project, workload, Role.EDITOR)
-        return Response(WorkloadDetailOutput(services.workload_cancel(workload=obj, by=request.user)).data)
+        return Response(WorkloadDetailOutput(services.workload_cancel(workload=obj, actor=request.user)).data)
 
 
 class WorkloadLogsApi(ProjectApi):
@@ -305,13 +307,11 @@ class QuotaListApi(ProjectApi):
 
 
 class QuotaDetailApi(APIView):
-    permission_classes = [IsAdminUser]
-
     @extend_schema(
         request=QuotaInput, responses=QuotaOutput, summary="Set the project's quota for a flavor (staff)"
     )
     def put(self, request: Request, project: str, flavor: str) -> Response:
-        obj = project_get(slug=project)  # staff manage the quotas of every project
+        obj = quota_selectors.project_for_quota_change(slug=project, user=request.user)
         serializer = QuotaInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)

@@ -114,13 +114,20 @@ class WorkloadRequest(models.Model):
         return Amounts(self.gpus, self.cpu, self.memory_gib)
 
 
+CANCEL_WORDS = {Workload.State.CANCELLING: "cancel requested", Workload.State.CANCELLED: "cancelled"}
+
+
 class WorkloadEvent(models.Model):
-    """One transition of a workload, with its reason: the page's event log."""
+    """One transition of a workload, with its reason: the page's event log. A cancel also says who
+    asked for it (`actor`; None: the platform, such as idle culling), apart from why (`reason`)."""
 
     workload = models.ForeignKey(Workload, on_delete=models.CASCADE, related_name="events")
     time = models.DateTimeField(auto_now_add=True, db_index=True)
     state = models.CharField(max_length=16, choices=Workload.State.choices)
     previous = models.CharField(max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
@@ -128,6 +135,15 @@ class WorkloadEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workload}: {self.previous or '-'} -> {self.state}"
+
+    def summary(self, words: dict[str, str] = CANCEL_WORDS) -> str:
+        """The event in one line: a cancel as `words` name its states, by whom and why ("cancelled by
+        alice", "cancelled by the platform: idle for 60 minutes"); any other event by its reason."""
+        verb = words.get(self.state)
+        if verb is None:
+            return self.reason
+        by = f"{verb} by {self.actor or 'the platform'}"
+        return f"{by}: {self.reason}" if self.reason else by
 
 
 class AdmissionLock(models.Model):

@@ -311,11 +311,11 @@ def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
     return workload
 
 
-def workload_cancel(*, workload: Workload, by=None) -> Workload:
-    """Cancel a workload: at once when nothing of it can be on a backend, else through CANCELLING."""
+def workload_cancel(*, workload: Workload, actor=None, reason: str = "") -> Workload:
+    """Cancel a workload: at once when nothing of it can be on a backend, else through CANCELLING.
+    `actor` is the user who asks (None: the platform), `reason` why; its events keep both."""
     with transaction.atomic():
         workload = _locked(workload.id)
-        who = f" by {by}" if by else ""
         if workload.state in Workload.FINISHED:
             raise ApplicationError(
                 f"'{workload.name}' already ended ({workload.state}).", code=ErrorCode.FAILED_PRECONDITION
@@ -323,9 +323,9 @@ def workload_cancel(*, workload: Workload, by=None) -> Workload:
         if workload.state == State.CANCELLING:
             return workload
         if workload.state == State.QUEUED or (workload.state == State.ADMITTED and not workload.backend):
-            _finish(workload, State.CANCELLED, f"cancelled{who}")
+            _finish(workload, State.CANCELLED, reason, actor=actor)
             return workload
-        _transition(workload, State.CANCELLING, f"cancel requested{who}")
+        _transition(workload, State.CANCELLING, reason, actor=actor)
         workload.save(update_fields=["state", "reason", "updated_at"])
         workload_id = workload.id
         transaction.on_commit(lambda: _request_stop(workload_id))
@@ -339,7 +339,7 @@ def workload_stop(*, workload_id: uuid.UUID) -> Workload | None:
         workload = _locked(workload_id)
         if workload is None or workload.state != State.CANCELLING:
             return workload
-        _finish(workload, State.CANCELLED, workload.reason.replace("cancel requested", "cancelled", 1))
+        _finish_cancel(workload)
     return workload
 
 
@@ -424,7 +424,7 @@ def _apply_status(workload_id: uuid.UUID, status: WorkloadStatus, now: datetime)
             return 0
         if status.phase == Phase.MISSING:
             if workload.state == State.CANCELLING:
-                _finish(workload, State.CANCELLED, "cancelled")
+                _finish_cancel(workload)
                 return 1
             transaction.on_commit(
                 lambda: workload_evict(workload_id=workload_id, reason="the backend lost track of it")
@@ -494,24 +494,34 @@ def _locked(workload_id) -> Workload | None:
     return Workload.objects.select_for_update().select_related("project").filter(id=workload_id).first()
 
 
-def _transition(workload: Workload, state: str, reason: str) -> None:
-    _event(workload, state, workload.state, reason)
-    workload.state, workload.reason = state, reason[:500]
+def _transition(workload: Workload, state: str, reason: str, *, actor=None) -> None:
+    event = _event(workload, state, workload.state, reason, actor=actor)
+    workload.state, workload.reason = state, event.summary()[:500]
 
 
-def _event(workload: Workload, state: str, previous: str, reason: str) -> None:
-    WorkloadEvent.objects.create(workload=workload, state=state, previous=previous, reason=reason[:500])
+def _event(workload: Workload, state: str, previous: str, reason: str, *, actor=None) -> WorkloadEvent:
+    return WorkloadEvent.objects.create(
+        workload=workload, state=state, previous=previous, reason=reason[:500], actor=actor
+    )
 
 
-def _finish(workload: Workload, state: str, reason: str, *, finished_at: datetime | None = None) -> None:
+def _finish(
+    workload: Workload, state: str, reason: str, *, finished_at: datetime | None = None, actor=None
+) -> None:
     finished_at = finished_at or timezone.now()
-    _transition(workload, state, reason)
+    _transition(workload, state, reason, actor=actor)
     workload.finished_at = finished_at
     if workload.started_at:
         seconds = Decimal(max((finished_at - workload.started_at).total_seconds(), 0))
         workload.gpu_hours = (workload.total_gpus * seconds / 3600).quantize(Decimal("0.0001"))
     workload.save()
     transaction.on_commit(_request_admission)  # its quota is free again
+
+
+def _finish_cancel(workload: Workload) -> None:
+    """CANCELLED, by whoever asked for the cancel and for their reason."""
+    asked = workload.events.filter(state=State.CANCELLING).select_related("actor").last()
+    _finish(workload, State.CANCELLED, asked.reason if asked else "", actor=asked.actor if asked else None)
 
 
 def _replica_rows(status: WorkloadStatus) -> list[dict]:

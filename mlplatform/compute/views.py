@@ -60,7 +60,7 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
     context = {
         "project": obj,
         "workload": item,
-        "events": item.events.all(),
+        "events": item.events.select_related("actor"),
         "groups": groups,
         "log_role": role,
         "log_index": index,
@@ -84,7 +84,7 @@ def workload_cancel(request: HttpRequest, project: str, workload) -> HttpRespons
     if item is None:
         raise Http404("No such workload.")
     try:
-        services.workload_cancel(workload=item, by=request.user)
+        services.workload_cancel(workload=item, actor=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

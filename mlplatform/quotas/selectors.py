@@ -7,13 +7,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.models import Project
+from mlplatform.core.selectors import project_get, project_get_for_user
 from mlplatform.quotas.models import AcceleratorType, Flavor, MachineType
 
 
 def flavors_list() -> QuerySet[Flavor]:
     return Flavor.objects.prefetch_related("accelerator_types")
+
+
+def project_for_quota_change(*, slug: str, user: AbstractBaseUser) -> Project:
+    """The project whose quotas `user` sets: any project for platform staff, who manage them all.
+    Raises NOT_FOUND for anyone else who is not a member (projects cannot be probed), and
+    PERMISSION_DENIED for members, admins included: quotas are the platform's to give."""
+    if user.is_staff:
+        return project_get(slug=slug)
+    project_get_for_user(slug=slug, user=user)
+    raise ApplicationError("Only platform staff set quotas.", code=ErrorCode.PERMISSION_DENIED)
 
 
 @dataclass(frozen=True)

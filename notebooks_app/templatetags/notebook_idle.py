@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django import template
 
-from notebooks_app.culling import IdleState, idle_state
+from notebooks_app.idle import Verdict
+from notebooks_app.selectors import idle_state
 
 register = template.Library()
 
 
 @register.simple_tag
-def notebook_idle_state(notebook) -> IdleState | None:
+def notebook_idle_state(notebook) -> Verdict | None:
     return idle_state(notebook) if notebook is not None else None

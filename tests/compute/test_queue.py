@@ -249,7 +249,7 @@ def test_the_queue_api_shows_positions_reasons_and_usage(api, team_a, member):
 
 
 def test_the_api_submits_lists_and_cancels(api, team_a, member):
-    client = api(member(Role.EDITOR))
+    client = api(member(Role.EDITOR, "erin"))
     created = client.post("/api/projects/team-a/workloads/", body("train", gpus=2), format="json")
     assert created.status_code == 201, created.content
     workload = created.json()
@@ -258,8 +258,15 @@ def test_the_api_submits_lists_and_cancels(api, team_a, member):
     assert client.get("/api/projects/team-a/workloads/?state=QUEUED").json()[0]["id"] == workload["id"]
     assert client.get("/api/projects/team-a/workloads/?state=NOPE").status_code == 400
 
-    cancelled = client.post(f"/api/projects/team-a/workloads/{workload['id']}/cancel/")
-    assert cancelled.json()["state"] == "CANCELLED"
+    cancelled = client.post(f"/api/projects/team-a/workloads/{workload['id']}/cancel/").json()
+    assert (cancelled["state"], cancelled["reason"]) == ("CANCELLED", "cancelled by erin")
+    assert cancelled["events"][-1] | {"time": None} == {
+        "time": None,
+        "previous": "QUEUED",
+        "state": "CANCELLED",
+        "actor": "erin",
+        "reason": "",
+    }
     assert client.post(f"/api/projects/team-a/workloads/{workload['id']}/cancel/").status_code == 400
     logs = client.get(f"/api/projects/team-a/workloads/{workload['id']}/logs/")
     assert logs.status_code == 400

@@ -19,56 +19,54 @@ from websockets.sync.client import connect
 from mlplatform.compute.models import Workload
 from mlplatform.compute.services import admission_pass, workload_start, workloads_sync
 from mlplatform.quotas.models import Flavor
-from notebooks_app.culling import Decision, cull_pass, decide, idle_state
+from notebooks_app.culling import cull_pass
+from notebooks_app.idle import Action, Verdict, idle_verdict
 from notebooks_app.models import IdlePolicy, Notebook, NotebookActivity, NotebookImage
+from notebooks_app.selectors import idle_state
 from notebooks_app.services import notebook_create
 from notebooks_app.specs import PORT, ROLE
 from tests.factories import quota
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+KEEP, WARN, STOP = Action.KEEP, Action.WARN, Action.STOP
 
 
-def policy(stop_after: int | None = 30, warn: int = 10, enabled: bool = True) -> IdlePolicy:
-    return IdlePolicy(stop_after_minutes=stop_after, warn_minutes_before=warn, enabled=enabled)
+MINUTES = timedelta(minutes=1)
 
 
 @pytest.mark.parametrize(
-    ("idle", "rule", "expected"),
+    ("idle", "stop_after", "warn_before", "expected"),
     [
-        (
-            timedelta(minutes=5),
-            policy(),
-            Decision(stop=False, warn=False, idle_minutes=5, stops_in_minutes=25),
-        ),
-        (
-            timedelta(minutes=20),
-            policy(),
-            Decision(stop=False, warn=True, idle_minutes=20, stops_in_minutes=10),
-        ),
-        (
-            timedelta(minutes=29, seconds=30),
-            policy(),
-            Decision(stop=False, warn=True, idle_minutes=29, stops_in_minutes=1),
-        ),
-        (
-            timedelta(minutes=30),
-            policy(),
-            Decision(stop=True, warn=False, idle_minutes=30, stops_in_minutes=0),
-        ),
-        (timedelta(hours=3), policy(), Decision(stop=True, warn=False, idle_minutes=180, stops_in_minutes=0)),
-        (
-            timedelta(minutes=-2),
-            policy(),
-            Decision(stop=False, warn=False, idle_minutes=0, stops_in_minutes=30),
-        ),
-        (timedelta(hours=3), policy(stop_after=None), Decision(False, False, 180, None)),
-        (timedelta(hours=3), policy(enabled=False), Decision(False, False, 180, None)),
-        (timedelta(hours=3), None, Decision(False, False, 180, None)),
-        (timedelta(minutes=1), policy(stop_after=5, warn=10), Decision(False, True, 1, 4)),
+        (timedelta(minutes=5), 30, 10, Verdict(KEEP, idle_minutes=5, stops_in_minutes=25)),
+        (timedelta(minutes=20), 30, 10, Verdict(WARN, idle_minutes=20, stops_in_minutes=10)),
+        (timedelta(minutes=29, seconds=30), 30, 10, Verdict(WARN, idle_minutes=29, stops_in_minutes=1)),
+        (timedelta(minutes=30), 30, 10, Verdict(STOP, idle_minutes=30, stops_in_minutes=0)),
+        (timedelta(hours=3), 30, 10, Verdict(STOP, idle_minutes=180, stops_in_minutes=0)),
+        (timedelta(minutes=-2), 30, 10, Verdict(KEEP, idle_minutes=0, stops_in_minutes=30)),
+        (timedelta(hours=3), None, 10, Verdict(KEEP, idle_minutes=180, stops_in_minutes=None)),
+        (timedelta(minutes=1), 5, 10, Verdict(WARN, idle_minutes=1, stops_in_minutes=4)),
     ],
 )
-def test_the_decision_stops_at_the_limit_and_warns_shortly_before(idle, rule, expected):
-    assert decide(NOW, NOW - idle, rule) == expected
+def test_the_policy_stops_at_the_limit_and_warns_shortly_before(idle, stop_after, warn_before, expected):
+    limit = None if stop_after is None else stop_after * MINUTES
+
+    verdict = idle_verdict(
+        last_activity=NOW - idle, now=NOW, stop_after=limit, warn_before=warn_before * MINUTES
+    )
+
+    assert verdict == expected
+
+
+@pytest.mark.parametrize(
+    ("policy", "stops"),
+    [
+        (IdlePolicy(stop_after_minutes=30), timedelta(minutes=30)),
+        (IdlePolicy(stop_after_minutes=None), None),
+        (IdlePolicy(stop_after_minutes=30, enabled=False), None),
+    ],
+)
+def test_a_policy_turned_off_or_without_a_limit_stops_nothing(policy, stops):
+    assert policy.stop_after == stops
 
 
 # --- the pass against a real JupyterLab ------------------------------------------------------------
@@ -157,7 +155,12 @@ def test_an_idle_kernel_is_culled_at_the_limit_and_a_busy_one_is_not(lab, notebo
     stopped = Notebook.objects.select_related("workload").get(pk=lab.pk)
     assert stopped.state == Notebook.State.STOPPING
     assert stopped.desired_state == Notebook.Desired.STOPPED
-    assert "idle culling after 30 minutes without kernel or terminal activity" in stopped.workload.reason
+    event = stopped.workload.events.get(state=Workload.State.CANCELLING)
+    assert (event.actor, event.reason) == (None, "idle for 30 minutes without kernel or terminal activity")
+    browser = Client()
+    browser.force_login(lab.owner)
+    page = browser.get("/projects/team-a/notebooks/lab/").content.decode()
+    assert "stop requested by the platform: idle for 30 minutes without kernel or terminal activity" in page
 
 
 def test_notebooks_without_an_enabled_policy_are_left_alone(lab):

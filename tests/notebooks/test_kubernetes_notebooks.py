@@ -63,7 +63,7 @@ def test_a_gpu_notebook_runs_as_a_statefulset_and_keeps_its_home_across_stop(clu
     first.refresh_from_db()
     assert first.state == "ACTIVE"
 
-    notebook_stop(notebook=first)
+    notebook_stop(notebook=first, actor=None)
     workload_stop(workload_id=first.workload.id)
     assert ours(cluster, "StatefulSet", first.workload.id.hex) == []
     assert [c["metadata"]["name"] for c in cluster.objects("PersistentVolumeClaim")] == [
@@ -74,7 +74,7 @@ def test_a_gpu_notebook_runs_as_a_statefulset_and_keeps_its_home_across_stop(clu
     assert second.workload.state == "ADMITTED"
 
     first.refresh_from_db()
-    notebook_delete(notebook=first, confirm=True)
+    notebook_delete(notebook=first, actor=None, confirm=True)
     notebook_finish_delete(notebook_id=first.id)
     assert [
         c

@@ -346,6 +346,7 @@ def test_stop_start_and_delete_call_the_services(team, editor, client):
 
     assert client.post(f"{LIST}lab/stop/")["Location"] == f"{LIST}lab/"
     assert Notebook.objects.get(name="lab").state == "STOPPED"
+    assert "stopped by erin</span>" in client.get(f"{LIST}lab/").content.decode()  # no reason: she stopped it
     client.post(f"{LIST}lab/start/")
     assert Notebook.objects.get(name="lab").state == "QUEUED"
     client.post(f"{LIST}lab/delete/", {"confirm": "not-it"})
@@ -366,7 +367,7 @@ def test_an_action_the_state_does_not_allow_is_reported_on_the_page(team, editor
 
 def test_a_stopped_notebook_can_change_resources_and_a_bad_change_is_shown_at_its_field(team, editor, client):
     notebook = queued(team, editor)
-    services.notebook_stop(notebook=notebook)
+    services.notebook_stop(notebook=notebook, actor=editor)
     page = client.get(f"{LIST}lab/?edit=1").content.decode()
     assert 'action="/projects/team-a/notebooks/lab/edit/"' in page
     assert 'name="home_size_gib" value="10"' in page
@@ -383,7 +384,7 @@ def test_a_stopped_notebook_can_change_resources_and_a_bad_change_is_shown_at_it
     assert (notebook.flavor.name, notebook.gpus, notebook.home_size_gib) == ("nvidia-a100-80gb", 1, 50)
 
 
-def test_viewers_get_403_on_every_action_unless_they_own_the_notebook(team, member, client):
+def test_viewers_get_403_on_every_action_even_on_a_notebook_they_own(team, member, client):
     queued(team, member(Role.EDITOR, "erin"))
     vera = member(Role.VIEWER, "vera")
     client.force_login(vera)
@@ -394,7 +395,7 @@ def test_viewers_get_403_on_every_action_unless_they_own_the_notebook(team, memb
     assert "Stop</button>" not in client.get(f"{LIST}lab/").content.decode()
 
     Notebook.objects.filter(name="lab").update(owner=vera)
-    assert client.post(f"{LIST}lab/stop/").status_code == 302
+    assert client.post(f"{LIST}lab/stop/").status_code == 403
 
 
 def test_actions_need_post_and_outsiders_get_404(team, member, outsider, client):
