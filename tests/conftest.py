@@ -93,6 +93,15 @@ def seeded_catalog(transactional_db):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Every test user gets a password: a cheap hasher saves half a second each (PBKDF2's rounds
+    protect stored passwords, which tests have none of)."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _celery_queue_per_test_process(worker_id):
     """xdist workers share one Redis: each consumes only the tasks it sent itself."""
     from mlplatform.celery import app

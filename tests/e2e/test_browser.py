@@ -219,8 +219,11 @@ def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Training").click()
     page.get_by_role("link", name="Submit your first job").click()
+    from playwright.sync_api import expect
+
+    page.wait_for_load_state("load")  # the form's script follows the id only once it runs
     page.get_by_label("Job ID").fill("mnist_browser")
-    assert page.get_by_label("Job directory").input_value() == "gs://demo/jobs/mnist_browser"
+    expect(page.get_by_label("Job directory")).to_have_value("gs://demo/jobs/mnist_browser")
     page.get_by_label("Package URIs").fill("gs://demo/packages/trainer-0.1.tar.gz")
     page.get_by_label("Python module").fill("trainer.task")
     page.get_by_label("Arguments").fill("--epochs\n2")
