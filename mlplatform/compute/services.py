@@ -100,7 +100,7 @@ def workload_submit(
             )
             for name, amount in requests.items()
         )
-        _event(workload, State.QUEUED, "", f"submitted by {owner}" if owner else "submitted")
+        _event(workload, State.QUEUED, "", f"submitted by {owner}" if owner else "submitted", actor=owner)
         transaction.on_commit(_request_admission)
     return workload
 
