@@ -83,7 +83,9 @@ class Workload(models.Model):
     @property
     def ref(self) -> WorkloadRef:
         """How backends name it."""
-        return WorkloadRef(id=self.id.hex, project=self.project.slug, name=self.name)
+        return WorkloadRef(
+            id=self.id.hex, project=self.project.slug, name=self.name, generation=self.evictions
+        )
 
     @property
     def spec_json(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -24,6 +24,7 @@ from mlplatform.compute.backends.base import (
     FlavorInfo,
     Phase,
     Wiring,
+    WorkloadRef,
     WorkloadStatus,
 )
 from mlplatform.compute.models import AdmissionLock, Workload, WorkloadEvent, WorkloadRequest
@@ -248,9 +249,10 @@ def _duration_words(delta: timedelta) -> str:
 
 
 # Backend I/O (creating objects, stopping processes) can take seconds: it never runs under a
-# row lock. Each of these claims the row in one short transaction, commits, does the I/O, and
-# records the outcome in a second short transaction that re-checks the state, so a cancel that
-# came in between wins and a repeat of the whole function is harmless (backends are idempotent).
+# row lock. A start claims the row in one short transaction, commits, submits, and records the
+# outcome in a second short transaction that re-checks the row; what it made is named after the
+# run it claimed (WorkloadRef.generation), so a cancel, an eviction or a second start that came in
+# between wins, and taking back what a stale start made never touches a later run.
 
 
 def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
@@ -264,49 +266,50 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
         if not workload.backend:  # claimed: a cancel from now on goes through the backend
             workload.backend = backend.name
             workload.save(update_fields=["backend", "updated_at"])
-        spec = spec_from_dict(workload.spec)
+        ref, spec = workload.ref, spec_from_dict(workload.spec)
         flavors = workload_flavors(workload)
         wiring = _wiring(workload.project, spec.storage)
 
     try:
-        backend.submit(workload.ref, spec, flavors, wiring)
+        backend.submit(ref, spec, flavors, wiring)
     except BackendError as exc:
         if exc.temporary:
             raise
         with transaction.atomic():
             workload = _locked(workload_id)
-            if workload is not None and workload.state == State.ADMITTED:
+            if workload is not None and workload.state == State.ADMITTED and workload.ref == ref:
                 _finish(workload, State.FAILED, f"the backend refused it: {exc}")
         return workload
 
     with transaction.atomic():
         workload = _locked(workload_id)
-        if workload is None or workload.state != State.ADMITTED:
-            # Cancelled or evicted while it was being submitted: take back what was made.
-            # (Also when CANCELLING: its stop may have run before this submit made anything.)
-            if workload is not None:
-                ref = workload.ref
-                transaction.on_commit(lambda: backend.cancel(ref))
-            return workload
-        _transition(workload, State.STARTING, f"submitted to the {backend.name} backend")
-        workload.save(update_fields=["state", "reason", "updated_at"])
+        mine = workload is not None and workload.ref == ref and workload.backend == backend.name
+        if mine and workload.state == State.ADMITTED:
+            _transition(workload, State.STARTING, f"submitted to the {backend.name} backend")
+            workload.save(update_fields=["state", "reason", "updated_at"])
+        elif not (mine and workload.state in (State.STARTING, State.RUNNING)):  # else: a second start won
+            # Cancelled (its stop may have run before this submit made anything), evicted, or
+            # gone while it was being submitted: take back what this start made.
+            transaction.on_commit(lambda: _request_cleanup(backend.name, ref))
     return workload
 
 
 def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
-    """Take a workload off its backend and queue it again (keeping its place by age)."""
-    holding = (State.ADMITTED, State.STARTING, State.RUNNING)
-    _cancel_on_backend(workload_id, holding)
+    """Queue a workload again (keeping its place by age) as a new run: what its last run has on
+    the backend is taken back by a task of its own, retried until it is gone."""
     with transaction.atomic():
         workload = _locked(workload_id)
-        if workload is None or workload.state not in holding:
+        if workload is None or workload.state not in (State.ADMITTED, State.STARTING, State.RUNNING):
             return workload
+        backend, ref = workload.backend, workload.ref
         workload.evictions += 1
         workload.admitted_at = workload.started_at = None
         workload.backend = ""
         workload.replicas = []
         _transition(workload, State.QUEUED, f"evicted: {reason}")
         workload.save()
+        if backend:
+            transaction.on_commit(lambda: _request_cleanup(backend, ref))
         transaction.on_commit(_request_admission)
     return workload
 
@@ -569,6 +572,12 @@ def _request_start(workload_ids: Iterable[uuid.UUID]) -> None:
     with start_workload.app.producer_or_acquire() as producer:  # one broker connection for them all
         for workload_id in workload_ids:
             start_workload.apply_async((str(workload_id),), producer=producer)
+
+
+def _request_cleanup(backend: str, ref: WorkloadRef) -> None:
+    from mlplatform.compute.tasks import remove_run  # tasks call these services: a cycle at import time
+
+    remove_run.delay(backend, asdict(ref))
 
 
 def _request_stop(workload_id: uuid.UUID) -> None:

@@ -8,7 +8,8 @@ import uuid
 from celery import shared_task
 
 from mlplatform.compute import services
-from mlplatform.compute.backends.base import BackendError
+from mlplatform.compute.backends import get_backend
+from mlplatform.compute.backends.base import BackendError, WorkloadRef
 
 START_RETRIES = 5
 
@@ -46,3 +47,16 @@ def sync_workloads() -> int:
 @shared_task(name="mlplatform.compute.tasks.collect_garbage")
 def collect_garbage() -> int:
     return len(services.workloads_collect_garbage())
+
+
+@shared_task(
+    name="mlplatform.compute.tasks.remove_run",
+    autoretry_for=(BackendError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=20,
+)
+def remove_run(backend: str, ref: dict) -> None:
+    """Take back what one run of a workload has on a backend (an evicted run, a start that lost a
+    race): idempotent, retried until the backend confirms; the workload's row is not involved."""
+    get_backend(backend).cancel(WorkloadRef(**ref))

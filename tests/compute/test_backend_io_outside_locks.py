@@ -47,8 +47,9 @@ class Spy:
 
     def submit(self, ref, spec, flavors, wiring):
         self.locked["submit"] = row_is_locked(ref.id)
-        if self.on_submit:
-            self.on_submit()
+        hook, self.on_submit = self.on_submit, None  # once: the hook may start it again
+        if hook:
+            hook()
         self.backend.submit(ref, spec, flavors, wiring)
 
     def cancel(self, ref):
@@ -125,3 +126,83 @@ def test_a_cancel_during_the_start_wins_and_leaves_nothing_running(sleeper, loca
     assert not any(replica.phase == Phase.RUNNING for replica in status.replicas)
     # And running the start again does nothing
     assert services.workload_start(workload_id=sleeper.id).state == State.CANCELLED
+
+
+def in_another_connection(work):
+    """Run `work` in its own thread and database connection (as another worker would), waiting
+    for it; a row lock held here fails it after 5 s instead of hanging the test."""
+
+    def run():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '5s'")
+            return work()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result(timeout=60)
+
+
+def running(backend, ref) -> bool:
+    return backend.statuses([ref])[ref.id].phase in (Phase.PENDING, Phase.RUNNING)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_start_during_the_first_is_not_undone_by_it(sleeper, local_compute, monkeypatch):
+    # Given a second start (a retry, the sync asking again) while the first is submitting
+    def start_again():
+        assert in_another_connection(lambda: services.workload_start(workload_id=sleeper.id).state) == (
+            State.STARTING
+        )
+
+    use(monkeypatch, Spy(local_compute, on_submit=start_again))
+
+    # When the first start finishes
+    workload = services.workload_start(workload_id=sleeper.id)
+
+    # Then the workload is starting and its process runs: the first start did not take it back
+    assert workload.state == State.STARTING
+    assert running(local_compute, workload.ref)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eviction_during_the_start_queues_a_new_run_that_starts_clean(sleeper, local_compute, monkeypatch):
+    from mlplatform.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # the follow-up tasks run at once, here
+    first_run = sleeper.ref
+
+    # Given an eviction while the start is submitting (its next start runs at once: eager tasks)
+    def evict():
+        in_another_connection(lambda: services.workload_evict(workload_id=sleeper.id, reason="test"))
+
+    spy = use(monkeypatch, Spy(local_compute, on_submit=evict))
+
+    # When the first start finishes
+    services.workload_start(workload_id=sleeper.id)
+
+    # Then the workload runs again as its second run, and the first run's process is gone
+    workload = selectors.workload_get(project=sleeper.project, workload_id=sleeper.id)
+    assert (workload.state, workload.evictions) == (State.STARTING, 1)
+    assert workload.ref.key != first_run.key
+    assert running(local_compute, workload.ref)
+    assert not running(spy.backend, first_run)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_evicted_local_workload_runs_again(sleeper, local_compute, monkeypatch):
+    use(monkeypatch, Spy(local_compute))
+    services.workload_start(workload_id=sleeper.id)
+    first_run = Workload.objects.get(id=sleeper.id).ref
+
+    # When it is evicted, its old run taken back, and it is admitted and started again
+    services.workload_evict(workload_id=sleeper.id, reason="the backend lost track of it")
+    local_compute.cancel(first_run)  # what the remove_run task does
+    services.admission_pass()
+    workload = services.workload_start(workload_id=sleeper.id)
+
+    # Then it runs (an evicted run's cancel mark does not stop the next run)
+    assert workload.state == State.STARTING
+    assert running(local_compute, workload.ref)
+    assert not running(local_compute, first_run)

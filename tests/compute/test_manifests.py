@@ -230,6 +230,28 @@ def test_every_object_matches_the_kubernetes_schema(spec, wiring):
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS.values(), ids=ALL_SPECS)
+def test_a_run_after_an_eviction_has_names_and_selectors_of_its_own(spec):
+    # Given the workload's third run (evicted twice)
+    ref = dataclasses.replace(ref_for(spec), generation=2)
+    root_obj = root(ref, spec)
+    objects = [root_obj, *workload_objects(ref, spec, FLAVORS, WIRING, owner_reference(created(root_obj)))]
+    first = {  # persistent volumes (a notebook's home) outlive runs on purpose
+        obj["metadata"]["name"] for obj in build(spec)[1:] if obj["kind"] != "PersistentVolumeClaim"
+    }
+    # Then no object is named like the first run's, each is labelled with its run, every
+    # selector picks only this run's pods, and the objects still pass the schema
+    runs = [obj for obj in objects if obj["kind"] != "PersistentVolumeClaim"]
+    assert first.isdisjoint(obj["metadata"]["name"] for obj in runs)
+    assert all(obj["metadata"]["labels"]["mlplatform.io/generation"] == "2" for obj in runs)
+    for obj in objects:
+        selector = obj.get("spec", {}).get("selector")
+        if selector:
+            labels = selector.get("matchLabels", selector)
+            assert labels["mlplatform.io/generation"] == "2", obj["kind"]
+    assert schema_errors(objects) == []
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS.values(), ids=ALL_SPECS)
 def test_every_object_is_labelled_and_owned_by_the_root_except_the_namespace_and_claims(spec):
     ref = ref_for(spec)
     namespace_obj, root_obj, *owned = build(spec)

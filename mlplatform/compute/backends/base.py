@@ -23,20 +23,24 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_WORKLOAD = "mlplatform.io/workload"
 LABEL_PROJECT = "mlplatform.io/project"
 LABEL_ROLE = "mlplatform.io/role"
+LABEL_GENERATION = "mlplatform.io/generation"  # set from the first eviction on
 
 
 @dataclass(frozen=True)
 class WorkloadRef:
-    """Names a workload on a backend. `key` is stable for the workload's life and unique in its
-    project: the base of every object or folder name the backend makes for it."""
+    """Names a workload on a backend. `key` is unique in its project and stable for one run of
+    the workload (its `generation`: how often it was evicted): the base of every object or folder
+    name the backend makes for it, so what an evicted run left behind is never taken for the next."""
 
     id: str  # the Workload row's UUID as 32 hex digits
     project: str  # the project's slug: the Kubernetes namespace
     name: str  # the spec's name, a DNS-1123 label
+    generation: int = 0
 
     @property
     def key(self) -> str:
-        return f"{self.name[:40]}-{self.id[:8]}"
+        base = f"{self.name[:40]}-{self.id[:8]}"
+        return f"{base}-g{self.generation}" if self.generation else base
 
 
 @dataclass(frozen=True)

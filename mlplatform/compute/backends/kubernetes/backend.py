@@ -158,9 +158,8 @@ class KubernetesBackend:
     def _status(self, ref: WorkloadRef) -> WorkloadStatus:
         if self.informers["ConfigMap"].get(ref.project, ref.key) is None:
             return WorkloadStatus(phase=Phase.MISSING)
-        jobs = self.informers["Job"].of_workload(ref.id)
-        controllers = jobs + self.informers["StatefulSet"].of_workload(ref.id)
-        controllers += self.informers["Deployment"].of_workload(ref.id)
+        jobs = self._of_run("Job", ref)
+        controllers = jobs + self._of_run("StatefulSet", ref) + self._of_run("Deployment", ref)
         by_replica = _replicas(self._replica_pods(ref))
         pods = list(by_replica.values())
         replicas = tuple(_replica(role, index, pod) for (role, index), pod in by_replica.items())
@@ -183,7 +182,11 @@ class KubernetesBackend:
         return WorkloadStatus(Phase.PENDING, replicas, message, started)
 
     def _replica_pods(self, ref: WorkloadRef) -> list[dict]:
-        return [pod for pod in self.informers["Pod"].of_workload(ref.id) if _role(pod)]
+        return [pod for pod in self._of_run("Pod", ref) if _role(pod)]
+
+    def _of_run(self, kind: str, ref: WorkloadRef) -> list[dict]:
+        """The cached objects of this run of the workload (an evicted run's may still be going)."""
+        return [obj for obj in self.informers[kind].of_workload(ref.id) if manifests.of_generation(obj, ref)]
 
 
 def _build(ref, spec, flavors, wiring, *, owner: dict | None) -> list[dict]:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from mlplatform.compute.backends.base import (
+    LABEL_GENERATION,
     LABEL_MANAGED_BY,
     LABEL_PROJECT,
     LABEL_ROLE,
@@ -189,9 +190,20 @@ def workload_objects(
 
 def _labels(ref: WorkloadRef, role: str | None = None) -> dict:
     labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_WORKLOAD: ref.id, LABEL_PROJECT: ref.project}
+    labels |= _generation(ref)
     if role is not None:
         labels[LABEL_ROLE] = role
     return labels
+
+
+def _generation(ref: WorkloadRef) -> dict:
+    """Runs after an eviction are labelled apart, so selectors never pick an earlier run's pods."""
+    return {LABEL_GENERATION: str(ref.generation)} if ref.generation else {}
+
+
+def of_generation(obj: dict, ref: WorkloadRef) -> bool:
+    """Whether a cached object of the workload belongs to this run of it."""
+    return (obj["metadata"].get("labels") or {}).get(LABEL_GENERATION, "0") == str(ref.generation)
 
 
 def _metadata(ref: WorkloadRef, name: str, owner: dict | None, role: str | None = None) -> dict:
@@ -202,7 +214,7 @@ def _metadata(ref: WorkloadRef, name: str, owner: dict | None, role: str | None 
 
 
 def _selector(ref: WorkloadRef, role: str) -> dict:
-    return {"matchLabels": {LABEL_WORKLOAD: ref.id, LABEL_ROLE: role}}
+    return {"matchLabels": {LABEL_WORKLOAD: ref.id, **_generation(ref), LABEL_ROLE: role}}
 
 
 def _flavor(group: ReplicaGroup, flavors: Mapping[str, FlavorInfo]) -> FlavorInfo:
@@ -313,7 +325,7 @@ def _service(ref: WorkloadRef, spec: WorkloadSpec, owner) -> dict:
     """Headless for batch (stable per-pod DNS names for peers, ready or not) and wherever there is
     no port to balance; otherwise a ClusterIP Service on every port of the workload."""
     ports = _unique(port for group in spec.groups for port in group.ports)
-    service_spec: dict = {"selector": {LABEL_WORKLOAD: ref.id}}
+    service_spec: dict = {"selector": {LABEL_WORKLOAD: ref.id, **_generation(ref)}}
     if ports:
         service_spec["ports"] = [{"name": _port_name(p), "port": p, "targetPort": p} for p in ports]
     if spec.kind == WorkloadKind.BATCH or not ports:
