@@ -412,3 +412,54 @@ def test_a_websocket_to_a_server_that_does_not_answer_is_a_bad_gateway(front):
 
     assert refused.value.response.status_code == 502
     assert refused.value.response.body.startswith(b"The workload's server did not answer")
+
+
+# --- what the review of the forwarder found ---------------------------------------------------
+
+
+def forward_once(server, headers, target="/echo") -> tuple[int, bytes]:
+    """One request straight through a Forwarder, as an app that builds its own target would."""
+
+    async def scenario():
+        forwarder, sent = Forwarder(), []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "headers": headers, "query_string": b""}
+        await forwarder.http(Endpoint(f"http://{server.address}"), scope, receive, send, target=target)
+        await forwarder.close()
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    return asyncio.run(scenario())
+
+
+def test_the_callers_credentials_never_reach_the_workload_even_when_the_app_forgets_them(server):
+    # Given an app that asks the forwarder to withhold nothing
+    headers = [
+        (b"cookie", b"sessionid=console"),
+        (b"authorization", b"Bearer mlp_console"),
+        (b"impersonate-user", b"admin"),
+        (b"connection", b"x-secret-hop"),
+        (b"x-secret-hop", b"1"),
+        (b"accept", b"application/json"),
+    ]
+    _, body = forward_once(server, headers)
+    received = dict(json.loads(body)["headers"])
+    # Then the workload sees none of them, and what is not a credential passes
+    assert not {"cookie", "authorization", "impersonate-user", "x-secret-hop"} & set(received)
+    assert received["accept"] == "application/json"
+
+
+def test_a_target_with_a_line_break_is_not_sent(server):
+    # Given a target an app decoded from a caller's %0d%0a
+    before = len(server.peers)
+    status, body = forward_once(server, [], target="/echo\r\nX-Injected: yes")
+    # Then it is refused and nothing reached the server
+    assert status == 502
+    assert b"control characters" in body
+    assert len(server.peers) == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import socket
 import ssl
 import time
@@ -19,10 +20,13 @@ from urllib.parse import urlsplit
 import httptools
 
 CONNECT_TIMEOUT = 10.0  # seconds; an answer may take as long as the server needs
-KEEP_IDLE = 60.0  # seconds an idle connection is kept for the next request
+KEEP_IDLE = 4.0  # seconds an idle connection is kept: under uvicorn's 5, so no POST meets a closing one
 MAX_IDLE = 100  # idle connections kept per server
 HIGH_WATER = 256 * 1024  # answer bytes buffered before reading from the server pauses
 # Methods that may be sent again when a kept connection turns out closed before any answer.
+# Nothing that could end a line reaches a request's head (a decoded %0d%0a would split it).
+_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -85,7 +89,8 @@ class Response:
         while True:
             if self._chunks:
                 chunks, self._chunks, self._buffered = self._chunks, [], 0
-                self._connection.resume()
+                if not self._complete:  # once complete, the connection may carry another answer
+                    self._connection.resume()
                 for chunk in chunks:
                     yield chunk
                 continue
@@ -194,7 +199,8 @@ class _Connection(asyncio.Protocol):
         response.status, response.headers = status, self._headers
         length = response.header(b"content-length")
         response.content_length = int(length) if length is not None and length.isdigit() else None
-        response.framed = length is not None or b"chunked" in (response.header(b"transfer-encoding") or b"")
+        # Any transfer coding frames the body (the parser refuses one it cannot read to its end).
+        response.framed = length is not None or response.header(b"transfer-encoding") is not None
         self.started.set_result(response)
         if self.head_only:  # the parser would wait for the body the headers describe
             response._end()
@@ -214,6 +220,7 @@ class _Connection(asyncio.Protocol):
             return
         response._end()
         if self.sent and self.parser.should_keep_alive():  # an answer before the request's end: gone
+            self.resume()  # a pause was this answer's back-pressure: the next answer must be read
             self.pool._release(self)
         else:
             self.abort()
@@ -282,6 +289,10 @@ class ConnectionPool:
         sent chunked). Raises UpstreamError
         when no answer came (a request on a kept connection the server had closed is sent again
         on a new one, if it may be)."""
+        if _UNSAFE_TARGET.search(target) or any(
+            _UNSAFE_HEADER.search(name) or _UNSAFE_HEADER.search(value) for name, value in headers
+        ):
+            raise UpstreamError("a request target or header with control characters is not sent")
         head = [
             method.encode(),
             b" ",

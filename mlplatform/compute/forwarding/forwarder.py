@@ -43,8 +43,17 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# The body's length is stated anew; the ASGI server has answered an `Expect` already.
-NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
+# The body's length is stated anew; the ASGI server has answered an `Expect` already. The caller's
+# credentials are the console's: they never reach a workload (which runs users' code), whatever
+# the app forwarding asks; an endpoint's own (the API server's) are added after.
+NOT_FORWARDED = HOP_BY_HOP | {
+    b"host",
+    b"content-length",
+    b"expect",
+    b"cookie",
+    b"authorization",
+    b"proxy-authorization",
+}
 # aiohttp makes its own handshake toward the server.
 NOT_FORWARDED_WEBSOCKET = NOT_FORWARDED | {
     b"sec-websocket-key",
@@ -235,10 +244,25 @@ def _server(endpoint: Endpoint) -> tuple[Server, tuple[tuple[bytes, bytes], ...]
 def _forwarded(
     scope, dropped: frozenset[bytes], endpoint_headers: tuple, headers: Iterable[tuple[str, str]]
 ) -> list[tuple[bytes, bytes]]:
-    forwarded = [(name, value) for name, value in scope["headers"] if name not in dropped]
+    named = _connection_named(scope["headers"])  # what the caller's Connection header lists is hop-by-hop
+    forwarded = [
+        (name, value)
+        for name, value in scope["headers"]
+        if name not in dropped and name not in named and not name.startswith(b"impersonate-")
+    ]
     forwarded += endpoint_headers
     forwarded += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     return forwarded
+
+
+def _connection_named(headers) -> frozenset[bytes]:
+    return frozenset(
+        token.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for token in value.split(b",")
+        if token.strip()
+    )
 
 
 def _content_length(scope) -> int | None:
