@@ -48,5 +48,4 @@ bench: install
 	$(PY) -m benchmarks.sync
 	$(PY) -m benchmarks.forwarder
 	$(PY) -m benchmarks.notebooks
-	@command -v wrk >/dev/null || { echo 'benchmarks.prediction needs wrk: apt-get install -y wrk'; exit 1; }
 	$(PY) -m benchmarks.prediction
