@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from tests.prediction.servers import Served, start
+from tests.prediction.servers import ROUTINE_CLASS, Served, start, wheel
 
 
 @pytest.fixture
@@ -55,3 +55,15 @@ def routine_folder(tmp_path) -> Path:
     folder.mkdir()
     (folder / "factor.json").write_text(json.dumps({"factor": 3}))
     return folder
+
+
+@pytest.fixture
+def routine_predictor(predictor, tmp_path, routine_folder) -> Callable[..., Served]:
+    """routine_predictor(wait=True, **env) -> a server of the Scaler routine, its wheel built here."""
+    package = wheel(tmp_path / "dist")
+
+    def make(wait: bool = True, **env: str) -> Served:
+        env = {"MLPLATFORM_PREDICTION_CLASS": ROUTINE_CLASS, "MLPLATFORM_PACKAGE_URIS": str(package), **env}
+        return predictor(routine_folder, wait=wait, **env)
+
+    return make

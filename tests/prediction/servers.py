@@ -56,6 +56,7 @@ class Broken:
     def from_path(cls, model_dir):
         raise RuntimeError("the weights are missing")
 '''
+ROUTINE_CLASS = "routine.predictor.Scaler"
 SETUP = "from setuptools import setup\nsetup(name='routine', version='0.1', packages=['routine'])\n"
 
 

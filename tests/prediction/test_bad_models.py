@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.prediction.servers import exit_of, wheel
+from tests.prediction.servers import exit_of
 
 BAD = "Bad model detected with error: "
 
@@ -72,24 +72,16 @@ def test_a_pickle_without_predict(predictor, tmp_path):
         ("Scaler", "the prediction class 'Scaler' is not of the form module.Class"),
     ],
 )
-def test_a_routine_that_cannot_be_made(predictor, tmp_path, routine_folder, prediction_class, reason):
-    package = wheel(tmp_path / "dist")
-    found = bad_model(
-        predictor,
-        routine_folder,
-        MLPLATFORM_PREDICTION_CLASS=prediction_class,
-        MLPLATFORM_PACKAGE_URIS=str(package),
-    )
-    assert found.startswith(reason)
+def test_a_routine_that_cannot_be_made(routine_predictor, prediction_class, reason):
+    code, last = exit_of(routine_predictor(wait=False, MLPLATFORM_PREDICTION_CLASS=prediction_class))
+    assert (code, last[: len(BAD + reason)]) == (3, BAD + reason)
 
 
-def test_a_package_that_is_not_there(predictor, tmp_path, routine_folder):
+def test_a_package_that_is_not_there(routine_predictor, tmp_path):
     (tmp_path / "demo").mkdir()  # the local bucket, without the package
-    reason = bad_model(
-        predictor,
-        routine_folder,
-        MLPLATFORM_PREDICTION_CLASS="routine.predictor.Scaler",
-        MLPLATFORM_PACKAGE_URIS=f"gs://demo/routine-0.1.tar.gz {tmp_path}/missing.whl",
-        MLPLATFORM_LOCAL_BUCKETS=str(tmp_path),
-    )
-    assert reason.startswith("package gs://demo/routine-0.1.tar.gz was not found in the local bucket")
+    uris = f"gs://demo/routine-0.1.tar.gz {tmp_path}/missing.whl"
+    buckets = str(tmp_path)
+    served = routine_predictor(wait=False, MLPLATFORM_PACKAGE_URIS=uris, MLPLATFORM_LOCAL_BUCKETS=buckets)
+    code, last = exit_of(served)
+    assert code == 3
+    assert last.startswith(f"{BAD}package gs://demo/routine-0.1.tar.gz was not found in the local bucket")

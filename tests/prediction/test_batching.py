@@ -7,7 +7,7 @@ import asyncio
 
 import httpx
 
-from tests.prediction.servers import Served, wheel
+from tests.prediction.servers import Served
 
 
 def post_together(served: Served, bodies: list) -> list[httpx.Response]:
@@ -21,14 +21,8 @@ def post_together(served: Served, bodies: list) -> list[httpx.Response]:
     return asyncio.run(post_all())
 
 
-def test_concurrent_requests_share_a_predict_call(predictor, tmp_path, routine_folder):
-    served = predictor(
-        routine_folder,
-        MLPLATFORM_PREDICTION_CLASS="routine.predictor.Scaler",
-        MLPLATFORM_PACKAGE_URIS=str(wheel(tmp_path / "dist")),
-        MLPLATFORM_MAX_BATCH_SIZE="8",
-        MLPLATFORM_MAX_BATCH_TIME_MS="200",
-    )
+def test_concurrent_requests_share_a_predict_call(routine_predictor):
+    served = routine_predictor(MLPLATFORM_MAX_BATCH_SIZE="8", MLPLATFORM_MAX_BATCH_TIME_MS="200")
     answers = post_together(served, [{"instances": [i, i + 1]} for i in range(0, 24, 2)])
     sizes = set()
     for i, answer in zip(range(0, 24, 2), answers, strict=True):
@@ -39,14 +33,8 @@ def test_concurrent_requests_share_a_predict_call(predictor, tmp_path, routine_f
     assert max(sizes) <= 8
 
 
-def test_a_bad_request_fails_alone(predictor, tmp_path, routine_folder):
-    served = predictor(
-        routine_folder,
-        MLPLATFORM_PREDICTION_CLASS="routine.predictor.Scaler",
-        MLPLATFORM_PACKAGE_URIS=str(wheel(tmp_path / "dist")),
-        MLPLATFORM_MAX_BATCH_SIZE="32",
-        MLPLATFORM_MAX_BATCH_TIME_MS="200",
-    )
+def test_a_bad_request_fails_alone(routine_predictor):
+    served = routine_predictor(MLPLATFORM_MAX_BATCH_SIZE="32", MLPLATFORM_MAX_BATCH_TIME_MS="200")
     bodies = [{"instances": ["boom"] if i % 4 == 0 else [i]} for i in range(16)]
     bodies.append({"instances": [100], "scale": 2})  # keywords: predicted on its own
     answers = post_together(served, bodies)

@@ -81,12 +81,8 @@ def test_custom_routine_gets_the_other_fields_as_keywords(predictor, tmp_path, r
     assert served.predict([1], scale=10, signature_name="x") == [[30, 1, ["scale", "signature_name"]]]
 
 
-def test_the_routine_is_installed_beside_the_server_not_into_it(predictor, tmp_path, routine_folder):
-    served = predictor(
-        routine_folder,
-        MLPLATFORM_PREDICTION_CLASS="routine.predictor.Scaler",
-        MLPLATFORM_PACKAGE_URIS=str(wheel(tmp_path / "dist")),
-    )
+def test_the_routine_is_installed_beside_the_server_not_into_it(routine_predictor):
+    served = routine_predictor()
     assert served.predict([1]) == [[3, 1, []]]
     assert importlib.util.find_spec("routine") is None  # this test's Python, the server's environment
 

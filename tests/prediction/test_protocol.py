@@ -35,16 +35,9 @@ def test_routes_and_host_come_from_the_environment(predictor, sklearn_model):
     assert served.health("/health") == 404
 
 
-def test_health_is_503_while_loading_then_200(predictor, tmp_path, routine_folder):
-    from tests.prediction.servers import wheel  # the routine that waits for its model folder's "hold"
-
-    (routine_folder / "hold").write_text("")
-    served = predictor(
-        routine_folder,
-        wait=False,
-        MLPLATFORM_PREDICTION_CLASS="routine.predictor.Scaler",
-        MLPLATFORM_PACKAGE_URIS=str(wheel(tmp_path / "dist")),
-    )
+def test_health_is_503_while_loading_then_200(routine_predictor, routine_folder):
+    (routine_folder / "hold").write_text("")  # the routine's from_path waits while it is there
+    served = routine_predictor(wait=False)
     while True:
         try:
             status = served.health()
@@ -59,13 +52,7 @@ def test_health_is_503_while_loading_then_200(predictor, tmp_path, routine_folde
     assert orjson.loads(served.post({"instances": [1]}).content) == {"predictions": [[3, 1, []]]}
 
 
-def test_the_model_raising_is_a_400(predictor, tmp_path, routine_folder):
-    from tests.prediction.servers import wheel  # the routine raises for "boom"
-
-    served = predictor(
-        routine_folder,
-        MLPLATFORM_PREDICTION_CLASS="routine.predictor.Scaler",
-        MLPLATFORM_PACKAGE_URIS=str(wheel(tmp_path / "dist")),
-    )
+def test_the_model_raising_is_a_400(routine_predictor):
+    served = routine_predictor()  # it raises for "boom"
     answer = served.post({"instances": [1, "boom"]})
     assert (answer.status_code, answer.json()) == (400, {"error": "Prediction failed: boom is not a number"})
