@@ -18,9 +18,9 @@ import numpy as np
 import orjson
 
 from prediction_app.serving.batching import Batcher
-from prediction_app.serving.models import Model, PredictionError, load_model
+from prediction_app.serving.models import Model, load_model, reason
 from prediction_app.serving.settings import Settings
-from prediction_app.serving.storage import ModelError, install_packages, model_folder
+from prediction_app.serving.storage import install_packages, model_folder
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's configured logger: one format in the log
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -83,7 +83,7 @@ class PredictorApp:
             else:
                 predictions = await self._run(partial(model.predict, inputs, **keywords))
         except Exception as exc:  # PredictionError, or the model's own: the request's 400 either way
-            return _failed(_reason(exc))
+            return _failed(reason(exc))
         try:
             return 200, orjson.dumps(
                 {"predictions": predictions}, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY
@@ -114,7 +114,7 @@ class PredictorApp:
         try:
             model = await self._run(self._load_model)
         except Exception as exc:  # ModelError, or a loader's bug: either way the model is bad
-            self.failure = str(exc) if isinstance(exc, ModelError) else _reason(exc)
+            self.failure = reason(exc)
             self.on_fatal()
             return
         if self.settings.max_batch_size > 0:
@@ -161,15 +161,8 @@ async def _send(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _failed(reason: str) -> tuple[int, bytes]:
-    return 400, orjson.dumps({"error": f"Prediction failed: {reason}"})
-
-
-def _reason(exc: Exception) -> str:
-    reason = " ".join(str(exc).split())
-    if isinstance(exc, PredictionError) or not reason:
-        return reason or type(exc).__name__
-    return reason
+def _failed(why: str) -> tuple[int, bytes]:
+    return 400, orjson.dumps({"error": f"Prediction failed: {why}"})
 
 
 def _plain(value: Any) -> Any:

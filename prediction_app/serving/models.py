@@ -181,7 +181,7 @@ def load_xgboost(folder: Path) -> Model:
     try:
         return BoosterModel(xgboost.Booster(model_file=str(path)))
     except xgboost.core.XGBoostError as exc:
-        raise ModelError(f"cannot load {path.name}: {_one_line(exc)}") from None
+        raise ModelError(f"cannot load {path.name}: {reason(exc)}") from None
 
 
 def load_tensorflow(folder: Path) -> Model:
@@ -197,7 +197,7 @@ def load_tensorflow(folder: Path) -> Model:
     try:
         return SavedModel(tensorflow.saved_model.load(str(folder)), tensorflow)
     except Exception as exc:  # TensorFlow's own error types
-        raise ModelError(f"cannot load the SavedModel: {_one_line(exc)}") from None
+        raise ModelError(f"cannot load the SavedModel: {reason(exc)}") from None
 
 
 def load_routine(folder: Path, prediction_class: str) -> Model:
@@ -208,7 +208,7 @@ def load_routine(folder: Path, prediction_class: str) -> Model:
     try:
         routine_class = getattr(importlib.import_module(module_name), class_name)
     except ImportError as exc:
-        raise ModelError(f"cannot import {module_name} for the prediction class: {_one_line(exc)}") from None
+        raise ModelError(f"cannot import {module_name} for the prediction class: {reason(exc)}") from None
     except AttributeError:
         raise ModelError(f"the module {module_name} has no class {class_name}") from None
     if not callable(getattr(routine_class, "from_path", None)):
@@ -216,7 +216,7 @@ def load_routine(folder: Path, prediction_class: str) -> Model:
     try:
         routine = routine_class.from_path(str(folder))
     except Exception as exc:  # the user's code: anything it raises means the model is bad
-        raise ModelError(f"{prediction_class}.from_path failed: {_one_line(exc)}") from None
+        raise ModelError(f"{prediction_class}.from_path failed: {reason(exc)}") from None
     if not callable(getattr(routine, "predict", None)):
         raise ModelError(f"{prediction_class}.from_path returned a {type(routine).__name__} without predict")
     return RoutineModel(routine)
@@ -242,15 +242,16 @@ def _unpickle(path: Path):
             f"cannot load {path.name}: it needs {exc.name}, which this predictor lacks"
         ) from None
     except Exception as exc:  # unpickling runs whatever the file says: any error means a bad file
-        raise ModelError(f"cannot load {path.name}: {_one_line(exc)}") from None
+        raise ModelError(f"cannot load {path.name}: {reason(exc)}") from None
 
 
 def _array(instances: list, dtype=None) -> np.ndarray:
     try:
         return np.asarray(instances, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise PredictionError(_one_line(exc)) from None
+        raise PredictionError(reason(exc)) from None
 
 
-def _one_line(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """The exception's message on one line (the log's last line, an error body's reason)."""
     return " ".join(str(exc).split()) or type(exc).__name__
