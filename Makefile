@@ -48,3 +48,4 @@ bench: install
 	$(PY) -m benchmarks.sync
 	$(PY) -m benchmarks.forwarder
 	$(PY) -m benchmarks.notebooks
+	$(PY) -m benchmarks.prediction

@@ -28,6 +28,8 @@ usage), 66 (a package cannot be fetched) or 70 (the virtualenv or pip failed).
 Standard library only, Python 3.7 and later, and one file: the Kubernetes backend runs it inside
 the job's runtime image, which must carry it as /opt/mlplatform/trainer.py. That is why TF_CONFIG's
 one builder (`tf_config`) lives here, and the console (specs, the job's page) imports it from here.
+The predictor server (prediction_app/serving) fetches its model folder and its routine's packages and
+installs them with the same functions (`fetch_folder`, `fetch`, `pip_install`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ EXIT_USAGE = 2
 EXIT_NO_PACKAGE = 66
 EXIT_INSTALL = 70
 URI = re.compile(r"(gs|s3)://([^/]+)/(.+)")
+FOLDER_URI = re.compile(r"(gs|s3)://([^/]+)(?:/(.*))?")
 READY = "mlplatform-ready"  # written last: a virtualenv without it is half-built
 PIP_OUTPUT_LINES = 20
 GCS_RETRY_SECONDS = 20
@@ -187,13 +190,49 @@ def fetch(uri: str, folder: Path) -> Path:
         return _local_object(uri, Path(buckets) / bucket, key)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / key.rsplit("/", 1)[-1]
-    try:
+    with _store_errors(uri):
         (_download_gcs if scheme == "gs" else _download_s3)(bucket, key, target)
+    return target
+
+
+def fetch_folder(uri: str, folder: Path) -> Path:
+    """A local folder with every object under `uri` (gs://bucket/prefix or s3://bucket/prefix): the
+    folder itself in a local bucket, else a download into `folder` (the predictor's model files)."""
+    match = FOLDER_URI.fullmatch(uri.rstrip("/"))
+    prefix = (match.group(3) or "") if match else ""
+    if not match or (prefix and any(part in ("", ".", "..") for part in prefix.split("/"))):
+        raise RunnerError(f"'{uri}' is not a folder URI such as gs://bucket/models/v1", EXIT_USAGE)
+    scheme, bucket = match.group(1), match.group(2)
+    buckets = os.environ.get("MLPLATFORM_LOCAL_BUCKETS")
+    if buckets and (Path(buckets) / bucket).is_dir():
+        bucket_dir = Path(buckets) / bucket
+        path = bucket_dir.joinpath(*prefix.split("/")) if prefix else bucket_dir
+        real, root = os.path.realpath(path), os.path.realpath(bucket_dir)
+        if not (real == root or real.startswith(root + os.sep)) or not path.is_dir():
+            raise RunnerError(f"folder {uri} was not found in the local bucket {bucket_dir}", EXIT_NO_PACKAGE)
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with _store_errors(uri):
+        keys = (_list_gcs if scheme == "gs" else _list_s3)(bucket, prefix + "/" if prefix else "")
+        download = _download_gcs if scheme == "gs" else _download_s3
+        for key in keys:
+            relative = key[len(prefix) :].strip("/") if prefix else key
+            if not relative or key.endswith("/") or ".." in relative.split("/"):
+                continue  # folder markers that consoles write, and names that would leave `folder`
+            target = folder.joinpath(*relative.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            download(bucket, key, target)
+    return folder
+
+
+@contextlib.contextmanager
+def _store_errors(uri: str):
+    try:
+        yield
     except ImportError as exc:
         raise RunnerError(f"cannot fetch {uri}: this Python lacks {exc.name}", EXIT_NO_PACKAGE) from None
     except Exception as exc:  # the store's own error types: imported lazily, so not nameable here
         raise RunnerError(f"cannot fetch {uri}: {_one_line(exc)}", EXIT_NO_PACKAGE) from None
-    return target
 
 
 def _local_object(uri: str, bucket_dir: Path, key: str) -> Path:
@@ -204,10 +243,9 @@ def _local_object(uri: str, bucket_dir: Path, key: str) -> Path:
     return path
 
 
-def _download_gcs(bucket: str, key: str, target: Path) -> None:
+def _gcs_bucket(bucket: str):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
-    from google.cloud.storage.retry import DEFAULT_RETRY
 
     key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if key_file:
@@ -220,24 +258,45 @@ def _download_gcs(bucket: str, key: str, target: Path) -> None:
     client = storage.Client(
         project=None, credentials=credentials, client_options={"api_endpoint": endpoint} if endpoint else None
     )
+    return client.bucket(bucket)
+
+
+def _gcs_retry():
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
     # The library's default retries for two minutes; a missing network should fail sooner.
-    retry = DEFAULT_RETRY.with_deadline(GCS_RETRY_SECONDS)
-    client.bucket(bucket).blob(key).download_to_filename(str(target), retry=retry)
+    return DEFAULT_RETRY.with_deadline(GCS_RETRY_SECONDS)
 
 
-def _download_s3(bucket: str, key: str, target: Path) -> None:
+def _download_gcs(bucket: str, key: str, target: Path) -> None:
+    _gcs_bucket(bucket).blob(key).download_to_filename(str(target), retry=_gcs_retry())
+
+
+def _list_gcs(bucket: str, prefix: str) -> list[str]:
+    return [blob.name for blob in _gcs_bucket(bucket).list_blobs(prefix=prefix, retry=_gcs_retry())]
+
+
+def _s3_client():
     import boto3
     from botocore.config import Config
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
-    client = boto3.session.Session().client(
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
         region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         # Stores other than AWS (MinIO, Ceph) are reached path-style, as the platform's own driver does.
         config=Config(s3={"addressing_style": "path"}) if endpoint else None,
     )
-    client.download_file(bucket, key, str(target))
+
+
+def _download_s3(bucket: str, key: str, target: Path) -> None:
+    _s3_client().download_file(bucket, key, str(target))
+
+
+def _list_s3(bucket: str, prefix: str) -> list[str]:
+    pages = _s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 # --- the virtualenv -------------------------------------------------------------------------
@@ -261,11 +320,17 @@ def ensure_venv(packages: list[Path]) -> Path:
         # itself a virtualenv (the console's), its packages (pip among them) come through a .pth.
         pth = venv / "lib" / version / "site-packages" / "mlplatform-parent.pth"
         pth.write_text("".join(path + "\n" for path in site.getsitepackages()))
-        install = [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation"]
-        install += ["--ignore-installed", "--no-cache-dir", "--disable-pip-version-check", "--no-input"]
-        _run(install + [str(package) for package in packages], "pip install", pip=True)
+        pip_install(python, packages, "--ignore-installed")
         (venv / READY).write_text("")
     return python
+
+
+def pip_install(python: Path | str, packages: list[Path], *options: str) -> None:
+    """Installs the package files with `python -m pip`, offline and without their dependencies,
+    with the machine's pip configuration left out; raises RunnerError (EXIT_INSTALL) on failure."""
+    install = [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation"]
+    install += ["--no-cache-dir", "--disable-pip-version-check", "--no-input", *options]
+    _run(install + [str(package) for package in packages], "pip install", pip=True)
 
 
 def _venv_key(packages: list[Path]) -> str:
