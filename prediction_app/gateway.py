@@ -16,6 +16,7 @@ tests; uvicorn (mlplatform.asgi) sends them here first.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -61,9 +62,12 @@ class PredictGateway:
         token = _bearer(scope)
         await self.predict(scope, receive, send, credential=("bearer", token) if token else None)
 
-    async def predict(self, scope, receive, send, *, credential: tuple[str, object] | None) -> None:
+    async def predict(
+        self, scope, receive, send, *, credential: tuple[str, object] | None, in_request: bool = False
+    ) -> None:
         """Answer one `:predict` call of the caller `credential`: ("bearer", token), or ("user", the
-        user) where the console's page has authenticated them already."""
+        user) where the console has authenticated them already. `in_request`: Django runs this for a
+        request of its own, whose database connection is the request's to manage."""
         match = PATH.match(scope["path"])
         if match is None:
             return await _error(send, ErrorCode.NOT_FOUND, f"Method not found: {scope['path']}")
@@ -75,7 +79,7 @@ class PredictGateway:
         if length is not None and length > MAX_BODY:
             return await _error(send, ErrorCode.INVALID_ARGUMENT, TOO_LARGE)
         project, model, version = match.groups()
-        route = await self._route(credential, project, model, version)
+        route = await self._route(credential, project, model, version, in_request)
         if route is None:
             return await _error(send, ErrorCode.NOT_FOUND, f"Project '{project}' was not found.")
         if route.refusal is not None:
@@ -110,17 +114,19 @@ class PredictGateway:
             drop=NOT_TOWARD_PREDICTOR,
             unreachable=unreachable,
         )
-        await self._count(route.version_id, status[0], (time.monotonic() - started) * 1000)
+        await self._count(route.version_id, status[0], (time.monotonic() - started) * 1000, in_request)
 
     # --- who may call, and where it goes -----------------------------------------------------------
 
-    async def _route(self, credential, project: str, model: str, version: str | None) -> PredictRoute | None:
+    async def _route(
+        self, credential, project: str, model: str, version: str | None, in_request: bool
+    ) -> PredictRoute | None:
         key = (credential[0], _key(credential[1]), project, model, version)
         now = time.monotonic()
         cached = self._routes.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        route = await sync_to_async(_look_up)(credential, project, model, version)
+        route = await sync_to_async(_look_up)(credential, project, model, version, in_request)
         if route is None or route.refusal is None or route.refusal[0] == ErrorCode.PERMISSION_DENIED:
             if len(self._routes) >= ROUTE_CACHE_SIZE:
                 self._routes.clear()
@@ -133,20 +139,20 @@ class PredictGateway:
 
     # --- use ------------------------------------------------------------------------------------------
 
-    async def _count(self, version_id: int, status: int, milliseconds: float) -> None:
+    async def _count(self, version_id: int, status: int, milliseconds: float, in_request: bool) -> None:
         use = self._uses.setdefault(version_id, [None, 0, 0, 0.0])
         use[0] = datetime.now(UTC)
         use[1] += 1
         use[2] += status >= 400
         use[3] += milliseconds
         if time.monotonic() - self._flushed >= FLUSH_SECONDS:
-            await self.flush()
+            await self.flush(in_request=in_request)
 
-    async def flush(self) -> None:
+    async def flush(self, *, in_request: bool = False) -> None:
         """Write what was counted since the last flush (one update and one traffic row per version)."""
         uses, self._uses, self._flushed = self._uses, {}, time.monotonic()
         if uses:
-            await sync_to_async(_record)({pk: tuple(use) for pk, use in uses.items()})
+            await sync_to_async(_record)({pk: tuple(use) for pk, use in uses.items()}, in_request)
 
     async def close(self) -> None:
         await self.flush()
@@ -156,9 +162,10 @@ class PredictGateway:
 # --- in a worker thread ---------------------------------------------------------------------------
 
 
-def _look_up(credential, project: str, model: str, version: str | None) -> PredictRoute | None:
-    close_old_connections()
-    try:
+def _look_up(
+    credential, project: str, model: str, version: str | None, in_request: bool
+) -> PredictRoute | None:
+    with _connection(in_request):
         kind, value = credential
         if kind == "user":
             user = value
@@ -168,14 +175,23 @@ def _look_up(credential, project: str, model: str, version: str | None) -> Predi
             except ApplicationError:
                 return None
         return predict_route(project=project, model=model, version=version, user=user)
-    finally:
-        close_old_connections()
 
 
-def _record(uses: dict) -> None:
+def _record(uses: dict, in_request: bool) -> None:
+    with _connection(in_request):
+        versions_record_use(uses=uses)
+
+
+@contextlib.contextmanager
+def _connection(in_request: bool):
+    """Like a request of its own, no database connection outlives its usefulness; within one of
+    Django's requests, the connection is the request's."""
+    if in_request:
+        yield
+        return
     close_old_connections()
     try:
-        versions_record_use(uses=uses)
+        yield
     finally:
         close_old_connections()
 

@@ -155,7 +155,7 @@ def run_gateway(request, credential, *, path: str | None = None, body: bytes | N
             answer["body"] += message.get("body", b"")
 
     async def call() -> None:
-        await predict_gateway.predict(scope, receive, send, credential=credential)
+        await predict_gateway.predict(scope, receive, send, credential=credential, in_request=True)
         await predict_gateway.forwarder.close()  # this event loop ends with the request
 
     async_to_sync(call)()
