@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from mlplatform.compute import replica_env
 from mlplatform.compute.spec import (
@@ -33,6 +34,7 @@ ROLE = "server"
 PORT = 8080  # the predictor's, and a custom container's unless it names one
 PREDICT_ROUTE, HEALTH_ROUTE = "/predict", "/health"
 SERVER_MODULE = "prediction_app.serving"
+SOURCE_ROOT = str(Path(__file__).resolve().parents[1])  # where this machine's Python finds it
 NAME_MAX = 40
 BAD_MODEL_EXIT_CODE = 3  # the predictor's exit code when the model cannot load
 BAD_MODEL_MARK = "Bad model detected with error:"  # its last stderr line then
@@ -65,6 +67,7 @@ def version_spec(
     image: str,
     storage: tuple[str, ...],
     python: str = sys.executable,
+    source_root: str = SOURCE_ROOT,
 ) -> WorkloadSpec:
     """The workload serving `request`, a version of `model`. `image` is the predictor image (a custom
     container brings its own), `storage` the connections to wire in. Raises ApplicationError."""
@@ -98,7 +101,7 @@ def version_spec(
     if container is not None:
         group = _custom(group, container, env | {"AIP_HTTP_PORT": str(where.port)})
     else:
-        group = _predictor(group, request, env, python)
+        group = _predictor(group, request, env, python, source_root)
     spec = WorkloadSpec(
         name=workload_name(model, request.name), kind=WorkloadKind.SERVICE, groups=(group,), storage=storage
     )
@@ -109,7 +112,9 @@ def version_spec(
     return spec
 
 
-def _predictor(group: ReplicaGroup, request: VersionInput, env: dict, python: str) -> ReplicaGroup:
+def _predictor(
+    group: ReplicaGroup, request: VersionInput, env: dict, python: str, source_root: str
+) -> ReplicaGroup:
     ours = {
         "MLPLATFORM_FRAMEWORK": request.framework,
         "MLPLATFORM_PREDICTION_CLASS": request.prediction_class,
@@ -118,7 +123,12 @@ def _predictor(group: ReplicaGroup, request: VersionInput, env: dict, python: st
         "MLPLATFORM_MAX_BATCH_TIME_MS": str(request.max_batch_time_ms or ""),
     }
     in_image = {"AIP_HTTP_PORT": str(PORT), "MLPLATFORM_HOST": "0.0.0.0"}
-    on_this_machine = {"AIP_HTTP_PORT": f"$({replica_env.PORT})", "MLPLATFORM_HOST": "127.0.0.1"}
+    # The local backend starts replicas in their own folders: the source's root goes on the path.
+    on_this_machine = {
+        "AIP_HTTP_PORT": f"$({replica_env.PORT})",
+        "MLPLATFORM_HOST": "127.0.0.1",
+        "PYTHONPATH": source_root,
+    }
     return replace(
         group,
         command=("python", "-m", SERVER_MODULE),
