@@ -308,3 +308,34 @@ def test_predict_is_for_editors_viewers_get_403_and_outsiders_404(
             google_api(who).projects().predict(name="projects/team-a/models/iris", body=body).execute()
         assert caught.value.resp.status == status
     assert MODEL_URI.startswith("gs://demo/")
+
+
+def test_predict_under_uvicorn_goes_through_the_gateway_before_django(
+    team, ml, stand_in, console_url, token_for, member, iris_model
+):
+    import requests
+
+    ml.projects().models().create(parent="projects/team-a", body={"name": "iris"}).execute()
+    ml.projects().models().versions().create(
+        parent="projects/team-a/models/iris", body=version_body()
+    ).execute()
+    run()
+    headers = {"Authorization": f"Bearer {token_for(member(Role.EDITOR, 'ed'))}"}
+    instances = iris_model[1][:2].tolist()
+
+    answer = requests.post(
+        f"{console_url}/v1/projects/team-a/models/iris/versions/v1:predict",
+        json={"instances": instances},
+        headers=headers,
+        timeout=30,
+    )
+    outsider = requests.post(
+        f"{console_url}/v1/projects/team-a/models/iris:predict",
+        json={"instances": instances},
+        headers={"Authorization": "Bearer nobody"},
+        timeout=30,
+    )
+
+    assert answer.json() == {"predictions": iris_model[0].predict(instances).tolist()}
+    assert outsider.status_code == 404
+    assert outsider.json()["error"]["status"] == "NOT_FOUND"
