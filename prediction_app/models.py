@@ -115,6 +115,11 @@ class Version(models.Model):
         return f"{self.model.resource_name}/versions/{self.name}"
 
     @property
+    def files(self) -> str:
+        """What it serves: its model's folder, or a custom container's image."""
+        return self.deployment_uri or (self.container or {}).get("image", "")
+
+    @property
     def is_default(self) -> bool:
         return self.model.default_version_id == self.pk
 
