@@ -12,6 +12,7 @@ until the new one runs. A delete cancels the workloads and removes the row once 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -62,6 +63,7 @@ MODEL_FILES = {  # what the predictor loads, per framework (any one of them)
 }
 API = "type.googleapis.com/google.cloud.ml.v1"
 LOG_LINES = 50
+VERSION_TARGET = re.compile(r"^projects/[^/]+/models/([^/]+)/versions/([^/]+)$")
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -314,9 +316,10 @@ def _bad_model_line(workload: Workload) -> str:
 
 def operation_refresh(operation: Operation) -> Operation:
     """Finish a version operation whose version got where it was going, or failed on the way."""
-    if operation.done:
+    names = _target_names(operation.target)
+    if operation.done or names is None:  # not a version's (rows made elsewhere): as stored
         return operation
-    _, model, name = _target_names(operation.target)
+    model, name = names
     version = selectors.version_find(project=operation.project, model=model, name=name)
     kind = operation.operation_type
     if version is None:
@@ -339,13 +342,14 @@ def operation_refresh(operation: Operation) -> Operation:
 
 def operation_cancel(operation: Operation, *, user) -> Operation:
     """operations.cancel, best effort as Google's: a pending create stops the version's workload
-    (its quota is free again) and leaves the version FAILED; other verbs only note the request."""
+    (its quota is free again) and leaves the version FAILED; other verbs only note the request.
+    A done operation is FAILED_PRECONDITION."""
     operation = operation_refresh(operation)
-    if operation.done:
-        return operation
+    names = _target_names(operation.target)
+    if operation.done or names is None:
+        return operations.operation_cancel(operation=operation)
     with transaction.atomic():
-        _, model, name = _target_names(operation.target)
-        version = selectors.version_find(project=operation.project, model=model, name=name)
+        version = selectors.version_find(project=operation.project, model=names[0], name=names[1])
         stoppable = operation.operation_type == "CREATE_VERSION" and version is not None
         if stoppable:
             version = _locked(version.pk)
@@ -594,10 +598,10 @@ def _failed(operation: Operation, code: ErrorCode, message: str) -> Operation:
     )
 
 
-def _target_names(target: str) -> tuple[str, str, str]:
-    """(project, model, version) of `projects/p/models/m/versions/v`."""
-    parts = target.split("/")
-    return parts[1], parts[3], parts[5] if len(parts) > 5 else ""
+def _target_names(target: str) -> tuple[str, str] | None:
+    """(model, version) of `projects/p/models/m/versions/v`; None for another target."""
+    match = VERSION_TARGET.match(target)
+    return match.groups() if match else None
 
 
 def _check_etag(body: dict, current: str, what: str) -> None:
