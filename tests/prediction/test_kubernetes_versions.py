@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from mlplatform.compute import backends
 from mlplatform.compute.backends.base import LABEL_WORKLOAD
 from mlplatform.compute.services import admission_pass, workload_start
 from mlplatform.compute.spec import Resources
@@ -15,8 +14,8 @@ from prediction_app.models import Model, Version
 from prediction_app.services import version_create
 from prediction_app.specs import version_spec
 from tests.compute.test_manifests import build, schema_errors
-from tests.kube import kubeconfig
 from tests.prediction.conftest import version_body
+from tests.training.test_kubernetes_jobs import cluster  # noqa: F401 - the backend on the test server
 
 CUSTOM = {
     "name": "custom",
@@ -64,16 +63,6 @@ def test_a_custom_container_gets_aip_variables_and_its_port():
     assert group.readiness_path == "/v1/models/iris/versions/custom"
 
 
-@pytest.fixture
-def cluster(kube, settings, tmp_path, monkeypatch):
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", kube.url)))
-    settings.COMPUTE_BACKEND = "kubernetes"
-    settings.PREDICTOR_IMAGE = "registry.example/predictor:1"
-    backends.get_backend.cache_clear()
-    yield kube
-    backends.get_backend.cache_clear()
-
-
 def ours(kube, kind: str, workload_id: str) -> list[dict]:
     return [
         o
@@ -83,7 +72,8 @@ def ours(kube, kind: str, workload_id: str) -> list[dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_autoscaled_version_is_a_deployment_a_service_and_an_hpa(team, cluster, member):
+def test_an_autoscaled_version_is_a_deployment_a_service_and_an_hpa(team, cluster, member, settings):  # noqa: F811
+    settings.PREDICTOR_IMAGE = "registry.example/predictor:1"
     model = Model.objects.create(project=team, name="iris")
     body = version_body(machineType="n1-standard-4", autoScaling={"minNodes": 1, "maxNodes": 3})
     version_create(model=model, body=body, user=member())
