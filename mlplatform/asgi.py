@@ -1,7 +1,7 @@
 """ASGI entry point: `uvicorn mlplatform.asgi:application`.
 
-`/notebooks/{project}/{name}/...` (HTTP and WebSocket) goes to the notebooks' authenticating proxy;
-everything else to Django.
+`/notebooks/{project}/{name}/...` (HTTP and WebSocket) goes to the notebooks' authenticating proxy,
+`/v1/projects/{p}/models/{m}[/versions/{v}]:predict` to the prediction gateway; everything else to Django.
 """
 
 import logging
@@ -16,6 +16,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402
 
 from notebooks_app.proxy import PREFIX, NotebookProxy, QuietNotebookTraffic  # noqa: E402 - needs Django set up
+from prediction_app.gateway import is_predict_path, predict_gateway  # noqa: E402
 
 notebook_proxy = NotebookProxy()
 if settings.LOG_LEVEL.upper() != "DEBUG":
@@ -25,6 +26,8 @@ if settings.LOG_LEVEL.upper() != "DEBUG":
 async def application(scope, receive, send):
     if scope["type"] in ("http", "websocket") and scope["path"].startswith(PREFIX):
         return await notebook_proxy(scope, receive, send)
+    if scope["type"] == "http" and is_predict_path(scope["path"]):
+        return await predict_gateway(scope, receive, send)
     if scope["type"] == "lifespan":
         return await _lifespan(receive, send)
     if scope["type"] == "websocket":  # Django speaks HTTP only
@@ -40,4 +43,5 @@ async def _lifespan(receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await notebook_proxy.close()
+            await predict_gateway.close()
             return await send({"type": "lifespan.shutdown.complete"})

@@ -216,6 +216,8 @@ CONSOLE_URL = env("CONSOLE_URL", default="")
 # Locations (AI Platform / Workbench regions) this console serves; the embedded default is local.
 PLATFORM_LOCATIONS = env.list("PLATFORM_LOCATIONS", default=["local"])
 API_TOKEN_PREFIX = "mlp_"
+# The image model versions serve in on image backends (docker/predictor builds it).
+PREDICTOR_IMAGE = env("PREDICTOR_IMAGE", default="mlplatform/predictor:latest")
 
 # --- Object storage ---------------------------------------------------------------------
 # Fernet keys that encrypt storage credentials at rest; the first encrypts, all decrypt.

@@ -17,6 +17,7 @@ from mlplatform.gcp.models import Operation
 from mlplatform.storage.services import object_write, storage_connection_create
 from mlplatform.storage.uris import parse_uri
 from notebooks_app.services import notebook_create
+from prediction_app.models import Model, Version
 from tests.factories import UserFactory, job_row, quota
 from tests.permissions import STAFF, ResourcePermissions, parametrize, read, routes_without_cases, write
 
@@ -48,6 +49,22 @@ def notebooks(project, member, cpu_quota):
 def local_bucket(project, settings, tmp_path):
     settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
     return storage_connection_create(project=project, name="local", kind="local", buckets=["demo"])
+
+
+@pytest.fixture
+def prediction_models(project):
+    """Model `iris` with versions `v1` (the default, its workload queued) and `v0` (no workload), and
+    model `empty` without versions."""
+    iris = Model.objects.create(project=project, name="iris")
+    workload = Workload.objects.create(
+        project=project, kind="service", name="iris-v1", spec=workload_spec("iris-v1")
+    )
+    v1 = Version.objects.create(model=iris, name="v1", workload=workload)
+    Version.objects.create(model=iris, name="v0")
+    iris.default_version = v1
+    iris.save()
+    Model.objects.create(project=project, name="empty")
+    return project
 
 
 def workload_spec(name: str) -> dict:
@@ -227,6 +244,57 @@ class TestWorkbench(ResourcePermissions):
         Operation.objects.create(
             id="operation-1", project=notebooks, location=location, operation_type="stop", target=target
         )
+
+
+class TestPredictionModels(ResourcePermissions):
+    """Models and versions in the native API; predicting is for editors (ml.models.predict is the
+    Developer's), and past the permission check `v1` answers 400 here: it does not run."""
+
+    models = f"{PROJECT}models/"
+    version = f"{PROJECT}models/iris/versions/v1/"
+    cases = (
+        read(models),
+        write("POST", models, {"name": "fresh"}, ok=201),
+        read(f"{models}iris/"),
+        write("PATCH", f"{models}iris/?updateMask=description", {"description": "flowers"}),
+        write("DELETE", f"{models}empty/"),
+        read(f"{models}iris/versions/"),
+        write("POST", f"{models}iris/versions/", {"name": "v2", "deploymentUri": "gs://nowhere/m/"}, ok=400),
+        read(version),
+        write("PATCH", f"{version}?updateMask=description", {"description": "first"}),
+        write("DELETE", f"{PROJECT}models/iris/versions/v0/"),
+        write("POST", f"{version}default/"),
+        write("POST", f"{version}predict/", {"instances": [[1]]}, ok=400),
+    )
+
+    @pytest.fixture
+    def given(self, prediction_models):
+        return prediction_models
+
+
+class TestPredictionFacade(ResourcePermissions):
+    version = f"{ML}/models/iris/versions/v1"
+    cases = (
+        read(f"{ML}/models"),
+        write("POST", f"{ML}/models", {"name": "fresh"}),
+        read(f"{ML}/models/iris"),
+        write("PATCH", f"{ML}/models/iris?updateMask=description", {"description": "flowers"}),
+        write("DELETE", f"{ML}/models/empty"),
+        read(f"{ML}/models/iris/versions"),
+        write(
+            "POST", f"{ML}/models/iris/versions", {"name": "v2", "deploymentUri": "gs://nowhere/m/"}, ok=400
+        ),
+        read(version),
+        write("PATCH", f"{version}?updateMask=description", {"description": "first"}),
+        write("DELETE", f"{ML}/models/iris/versions/v0"),
+        write("POST", f"{version}:setDefault", {}),
+        write("POST", f"{ML}/models/iris:predict", {"instances": [[1]]}, ok=400),
+        write("POST", f"{version}:predict", {"instances": [[1]]}, ok=400),
+    )
+
+    @pytest.fixture
+    def given(self, prediction_models):
+        return prediction_models
 
 
 # --- what no project scopes ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_get_for_user
-from mlplatform.gcp import selectors, services
+from mlplatform.gcp import operation_kinds, selectors
 from mlplatform.gcp.errors import gcp_exception_handler
 from mlplatform.gcp.models import Operation
 from mlplatform.gcp.paging import page_size_from, paginate
@@ -134,7 +134,7 @@ class OperationListApi(GoogleApiView):
                 project=obj, location=location, filter_text=filter_text
             ).select_related("project"),
             key="operations",
-            to_json=operation_json,
+            to_json=lambda op: operation_json(operation_kinds.operation_refreshed(op)),
             scope=f"{obj.pk}/{location}",
         )
 
@@ -143,12 +143,12 @@ class OperationApi(GoogleApiView):
     def get(self, request: Request, project: str, operation: str, location: str = "") -> Response:
         obj = self.project(project)
         op = selectors.operation_get(project=obj, operation_id=operation, location=location)
-        return Response(operation_json(op))
+        return Response(operation_json(operation_kinds.operation_refreshed(op)))
 
 
 class OperationCancelApi(GoogleApiView):
     def post(self, request: Request, project: str, operation: str, location: str = "") -> Response:
         obj = self.project(project, needs=Role.EDITOR)
         op = selectors.operation_get(project=obj, operation_id=operation, location=location)
-        services.operation_cancel(operation=op)
+        operation_kinds.operation_cancel(operation=op, user=request.user)
         return Response({})
