@@ -119,6 +119,10 @@ class WorkloadRequest(models.Model):
 CANCEL_WORDS = {Workload.State.CANCELLING: "cancel requested", Workload.State.CANCELLED: "cancelled"}
 
 
+# Cancel events written before events had an actor say who in their reason ("cancelled by alice").
+LEGACY_CANCEL = ("cancel requested", "cancelled")
+
+
 class WorkloadEvent(models.Model):
     """One transition of a workload, with its reason: the page's event log. A cancel also says who
     asked for it (`actor`; None: the platform, such as idle culling), apart from why (`reason`)."""
@@ -142,8 +146,10 @@ class WorkloadEvent(models.Model):
         """The event in one line: a cancel as `words` name its states, by whom and why ("cancelled by
         alice", "cancelled by the platform: idle for 60 minutes"); any other event by its reason."""
         verb = words.get(self.state)
-        if verb is None:
-            return self.reason
+        if verb is None or (
+            self.actor_id is None and self.reason.startswith(("cancel requested", "cancelled"))
+        ):
+            return self.reason  # (the second: written before events had an actor, it says it all)
         by = f"{verb} by {self.actor or 'the platform'}"
         return f"{by}: {self.reason}" if self.reason else by
 

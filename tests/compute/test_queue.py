@@ -386,3 +386,11 @@ def test_max_count_below_count_is_refused(team_a):
     spec = body("odd", gpus=1, count=2, max_count=1)["spec"] | {"kind": "service"}
     with pytest.raises(Exception, match="must be at least count"):
         services.workload_submit(project=team_a, spec=spec_from_dict(spec))
+
+
+def test_a_cancel_recorded_before_events_had_an_actor_reads_as_it_was_written(team_a):
+    workload = submit(team_a, "old")
+    event = WorkloadEvent.objects.create(
+        workload=workload, state=State.CANCELLED, previous=State.QUEUED, reason="cancelled by alice"
+    )
+    assert event.summary() == "cancelled by alice"  # not "cancelled by the platform: cancelled by alice"
