@@ -369,7 +369,8 @@ def versions_record_use(*, uses: Mapping[int, tuple[datetime, int, int, float]])
     """What the `:predict` gateway counted since its last flush, per version: (last use, requests,
     errors, milliseconds spent): lastUseTime and the minute's traffic row, one write each."""
     for version_id, (last_use, requests, errors, milliseconds) in uses.items():
-        Version.objects.filter(pk=version_id).update(last_use_time=last_use)
+        if not Version.objects.filter(pk=version_id).update(last_use_time=last_use):
+            continue  # deleted since it was counted: nothing to record it on
         minute = last_use.replace(second=0, microsecond=0)
         row, created = VersionTraffic.objects.get_or_create(
             version_id=version_id,

@@ -3,19 +3,16 @@ of its own on a loopback port, configured by its environment only."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import subprocess
 import sys
-import textwrap
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from tests import packages
 from tests.stores import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +54,6 @@ class Broken:
         raise RuntimeError("the weights are missing")
 '''
 ROUTINE_CLASS = "routine.predictor.Scaler"
-SETUP = "from setuptools import setup\nsetup(name='routine', version='0.1', packages=['routine'])\n"
 
 
 @dataclass
@@ -129,41 +125,13 @@ def start(tmp_path: Path, storage_uri: str, **env: str) -> Served:
 
 
 def wheel(folder: Path, source: str = ROUTINE) -> Path:
-    """routine-0.1-py3-none-any.whl with `routine.predictor`, written as the wheel format says."""
-    info = "routine-0.1.dist-info"
-    files = {
-        "routine/__init__.py": b"",
-        "routine/predictor.py": textwrap.dedent(source).encode(),
-        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: routine\nVersion: 0.1\n",
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [
-        f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
-        for name, data in files.items()
-    ]
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,", ""]).encode()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "routine-0.1-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return path
+    """routine-0.1-py3-none-any.whl with `routine.predictor`."""
+    return packages.wheel(folder, "routine", "predictor", source)
 
 
 def sdist(folder: Path) -> Path:
-    """routine-0.1.tar.gz, made by `setup.py sdist` as gcloud's --package-path does."""
-    source = folder / "source"
-    (source / "routine").mkdir(parents=True)
-    (source / "routine" / "__init__.py").write_text("")
-    (source / "routine" / "predictor.py").write_text(textwrap.dedent(ROUTINE))
-    (source / "setup.py").write_text(SETUP)
-    subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(folder)],
-        cwd=source,
-        check=True,
-        capture_output=True,
-    )
-    return folder / "routine-0.1.tar.gz"
+    """routine-0.1.tar.gz with `routine.predictor`."""
+    return packages.sdist(folder, "routine", "predictor", ROUTINE)
 
 
 def exit_of(served: Served, timeout: float = STARTUP_SECONDS) -> tuple[int, str]:

@@ -3,20 +3,17 @@ line and env of a job's spec, a real trainer package in a bucket, one process pe
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import textwrap
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from mlplatform.compute.envexpand import expand, expand_all
 from mlplatform.storage.services import storage_connection_create
+from tests import packages
 from tests.stores import S3_KEY_ID, S3_SECRET, aws_client, gcs_client
 from training_app.runtime import trainer
 from training_app.services import training_plan
@@ -41,46 +38,16 @@ report = {"TF_CONFIG": config, "argv": rest, "prefix": sys.prefix, **{n: os.envi
 with open(os.path.join(folder, "{type}-{index}.json".format(**config["task"])), "w") as out:
     json.dump(report, out)
 """
-SETUP = "from setuptools import setup\nsetup(name='trainer', version='0.1', packages=['trainer'])\n"
 
 
 def wheel(folder: Path) -> Path:
-    """trainer-0.1-py3-none-any.whl with `trainer.task`, written as the wheel format says (pip
-    installs it offline with nothing else; building one needs the `wheel` package)."""
-    info = "trainer-0.1.dist-info"
-    files = {
-        "trainer/__init__.py": b"",
-        "trainer/task.py": textwrap.dedent(TASK).encode(),
-        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: trainer\nVersion: 0.1\n",
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [
-        f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
-        for name, data in files.items()
-    ]
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,", ""]).encode()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / WHEEL
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return path
+    """trainer-0.1-py3-none-any.whl with `trainer.task`."""
+    return packages.wheel(folder, "trainer", "task", TASK)
 
 
 def sdist(folder: Path) -> Path:
-    """trainer-0.1.tar.gz, made by `setup.py sdist` as gcloud's --package-path does."""
-    source = folder / "source"
-    (source / "trainer").mkdir(parents=True)
-    (source / "trainer" / "__init__.py").write_text("")
-    (source / "trainer" / "task.py").write_text(textwrap.dedent(TASK))
-    (source / "setup.py").write_text(SETUP)
-    subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(folder)],
-        cwd=source,
-        check=True,
-        capture_output=True,
-    )
-    return folder / "trainer-0.1.tar.gz"
+    """trainer-0.1.tar.gz with `trainer.task`."""
+    return packages.sdist(folder, "trainer", "task", TASK)
 
 
 @pytest.fixture
