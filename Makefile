@@ -42,8 +42,14 @@ vendor:
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The benchmarks, each printing one JSON object (see benchmarks/).
+# The benchmarks, each printing one JSON object (see benchmarks/). benchmarks.prediction loads its
+# servers with wrk: installed from Debian's packages where apt-get is and wrk is not (as root, else
+# through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 bench: install
+	@command -v wrk >/dev/null || ! command -v apt-get >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	$(PY) -m benchmarks.admission
 	$(PY) -m benchmarks.sync
 	$(PY) -m benchmarks.forwarder

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.console import console, editor, free_port, scratch_database, wait_for
 
 ROUNDS = 3
 REST_CALLS = 1000
@@ -43,48 +40,19 @@ QUEUE = "benchmark-notebooks"
 
 
 def main() -> None:
-    sys.path.insert(0, os.getcwd())
-    data = tempfile.mkdtemp(prefix="mlplatform-bench-notebooks-")
-    os.environ.update(DATA_DIR=data, COMPUTE_BACKEND="local", LOCAL_GPUS="0", LOG_LEVEL="WARNING")
-    import tests.engines  # noqa: F401 - DATABASE_URL and REDIS_URL, else embedded servers
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        print(json.dumps(run(_database_url(os.environ["DATABASE_URL"], name)), indent=2))
-    finally:
-        connection.close()
-        connection.creation.destroy_test_db(name, verbosity=0)
-        shutil.rmtree(data, ignore_errors=True)
+    with scratch_database("mlplatform-bench-notebooks-") as database_url:
+        print(json.dumps(run(database_url), indent=2))
 
 
 def run(database_url: str) -> dict:
     from mlplatform.celery import app
     from mlplatform.compute.backends import get_backend
-    from mlplatform.core.models import Membership, Project, Role
-    from mlplatform.core.services import api_token_create
-    from mlplatform.quotas.models import Flavor, ProjectQuota
     from tests.conftest import running_celery_worker
 
     app.conf.task_default_queue = QUEUE
-    project = Project.objects.create(slug="bench")
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create(username="bench")
-    Membership.objects.create(project=project, user=user, role=Role.EDITOR)
-    ProjectQuota.objects.create(
-        project=project, flavor=Flavor.objects.get(name="cpu"), nominal_cpu=16, nominal_memory_gib=64
-    )
-    token = api_token_create(user=user, name="bench")[1]
+    token = editor("bench")[2]
     direct = [start_directly() for _ in range(ROUNDS)]
-    with console(database_url) as url, running_celery_worker():
+    with console(database_url, QUEUE) as url, running_celery_worker():
         client = Client(url, token)
         with status_sync():
             platform = [client.create_until_ready(f"nb-{i}", last=i == ROUNDS - 1) for i in range(ROUNDS)]
@@ -122,11 +90,11 @@ def start_directly() -> float:
     from tests.notebooks.jupyter import start_jupyterlab
 
     home = tempfile.mkdtemp(prefix="mlplatform-bench-home-")
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     process = start_jupyterlab(project="bench", name="direct", secret="direct", port=port, home=Path(home))
     try:
-        _wait_for(f"http://127.0.0.1:{port}{base_path('bench', 'direct')}api", {})
+        wait_for(f"http://127.0.0.1:{port}{base_path('bench', 'direct')}api", {})
         return time.perf_counter() - started
     finally:
         process.terminate()
@@ -149,7 +117,7 @@ class Client:
         started = time.perf_counter()
         response = self.http.post(f"{self.url}/api/projects/bench/notebooks/", json={"name": name})
         response.raise_for_status()
-        _wait_for(f"{self.url}/notebooks/bench/{name}/api/status", self.auth, session=self.http)
+        wait_for(f"{self.url}/notebooks/bench/{name}/api/status", self.auth, session=self.http)
         took = time.perf_counter() - started
         if not last:
             self.stop(name)
@@ -273,36 +241,7 @@ def _compare(proxied, direct, calls: int) -> dict:
     return side_by_side({"direct": direct, "proxy": proxied}, calls)
 
 
-# --- the console -----------------------------------------------------------------------------------
-
-
-class console:  # noqa: N801 - used as a context manager
-    """uvicorn serving mlplatform.asgi as runconsole does, in its own process, on the scratch database."""
-
-    def __init__(self, database_url: str):
-        self.database_url = database_url
-
-    def __enter__(self) -> str:
-        from mlplatform.core.management.commands.runconsole import web_server_options
-
-        port = _free_port()
-        env = {**os.environ, "DATABASE_URL": self.database_url, "DATABASE_CONN_MAX_AGE": "60"}
-        # Its tasks go to the benchmark's own queue, which the worker in this process consumes.
-        options = web_server_options(host="127.0.0.1", port=port)
-        serve = (
-            "import os, uvicorn.main; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mlplatform.settings');"
-            f"from mlplatform.celery import app; app.conf.task_default_queue = {QUEUE!r};"
-            f"uvicorn.main.main({options!r})"
-        )
-        # The access log goes where runconsole's would, less the terminal: the JSON stays readable.
-        self.process = subprocess.Popen([sys.executable, "-c", serve], env=env, stdout=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        _wait_for(f"{url}/healthz", {}, any_status=True)
-        return url
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+# --- beat -----------------------------------------------------------------------------------------
 
 
 class status_sync:  # noqa: N801 - used as a context manager
@@ -326,35 +265,6 @@ class status_sync:  # noqa: N801 - used as a context manager
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def _wait_for(
-    url: str, headers: dict, *, session=None, any_status: bool = False, timeout: float = 120
-) -> None:
-    import requests
-
-    session = session or requests.Session()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if session.get(url, headers=headers, timeout=5).status_code == 200 or any_status:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(POLL_SECONDS)
-    raise RuntimeError(f"{url} did not answer in {timeout} s")
-
-
-def _database_url(url: str, name: str) -> str:
-    """The same server, the test database."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rounded(values: list[float]) -> list[float]:

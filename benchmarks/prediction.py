@@ -1,19 +1,26 @@
-"""Benchmark: our predictor server beside MLServer's scikit-learn runtime, on the same model file.
+"""Benchmark: our predictor server beside MLServer's scikit-learn runtime, on the same model file,
+and the console's `:predict` in front of ours.
 
-    python -m benchmarks.prediction
+    python -m benchmarks.prediction          (DATABASE_URL and REDIS_URL, else throwaway embedded ones)
 
 Trains a small LogisticRegression on generated data, saves model.joblib once, and serves it with
 `python -m prediction_app.serving` (AI Platform's protocol) and with MLServer 1.7.1 (`mlserver` and
 `mlserver-sklearn`, V2 inference protocol, in a virtualenv made once under CACHE), both as shipped
-and with `parallel_workers: 0` (inference in its own event loop, no worker process). Every leg's
-predictions are checked identical to the model's own first; then `wrk` (Debian's, one thread,
-kept connections: C, so the load generator is not the bottleneck) posts one-row and 100-row
-payloads at concurrency 1, 8 and 32, the legs interleaved, ROUNDS times. Prints one JSON object:
-requests/s, p50 and p99 in milliseconds and errors per leg, payload and concurrency (the median
-round), and our requests/s over MLServer's (aim: at least AIM_RATIO, p99 no worse).
+and with `parallel_workers: 0` (inference in its own event loop, no worker process). Ours is a
+real version: in a scratch database (benchmarks/console.py), the file goes to a local bucket, the
+services create model `bench` and its version v1, and a real Celery worker on the local backend
+starts our predictor for it until the version is READY; the console runs under uvicorn as
+runconsole serves it, and the `console` leg posts to its `.../versions/v1:predict` with an
+editor's bearer token, the `ours` leg straight to that same replica. Every leg's predictions are
+checked identical to the model's own first; then `wrk` (Debian's, one thread, kept connections:
+C, so the load generator is not the bottleneck) posts one-row and 100-row payloads at concurrency
+1, 8 and 32, the legs interleaved, ROUNDS times. Prints one JSON object: requests/s, p50 and p99
+in milliseconds and errors per leg, payload and concurrency (the median round); ours over
+MLServer's (aim: at least AIM_RATIO, p99 no worse); and the console's figures with its
+requests/s over ours direct and over each MLServer leg (aim: at least CONSOLE_AIM_RATIO over
+MLServer direct).
 
-`predict_leg(name, url, headers)` measures any URL that speaks AI Platform's `:predict` (the
-console's, with an Authorization header, once it can deploy the model: add it to `legs` in main).
+`predict_leg(name, url, headers)` measures any URL that speaks AI Platform's `:predict`.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +43,8 @@ import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
+from benchmarks.console import console, editor, free_port, scratch_database
+
 MLSERVER = "1.7.1"
 CACHE = Path(os.environ.get("MLPLATFORM_BENCH_CACHE", Path.home() / ".cache" / "mlplatform-bench"))
 CONCURRENCY = (1, 8, 32)
@@ -45,6 +53,17 @@ FEATURES = 20
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 AIM_RATIO = 1.5
+CONSOLE_AIM_RATIO = 1.0  # through the console, over MLServer direct
+QUEUE = "benchmark-prediction"
+PROJECT = MODEL = "bench"
+VERSION = {
+    "name": "v1",
+    "deploymentUri": f"gs://{PROJECT}/models/{MODEL}/",
+    "runtimeVersion": "2.11",
+    "pythonVersion": "3.7",
+    "framework": "SCIKIT_LEARN",
+}
+PREDICT_PATH = f"/v1/projects/{PROJECT}/models/{MODEL}/versions/{VERSION['name']}:predict"
 WRK_SCRIPT = """
 wrk.method = "POST"
 local file = io.open(os.getenv("BENCH_BODY"), "rb")
@@ -104,17 +123,18 @@ def mlserver_leg(name: str, url: str) -> Leg:
 
 def main() -> None:
     if shutil.which("wrk") is None:
-        sys.exit("benchmarks.prediction needs wrk: apt-get install -y wrk")
+        sys.exit("benchmarks.prediction needs wrk: apt-get install -y wrk (make bench installs it)")
     mlserver = mlserver_python()
     with tempfile.TemporaryDirectory(prefix="bench-prediction-") as work:
         folder, model, rows = trained_model(Path(work))
         with (
-            ours(folder) as our_url,
+            deployed(folder) as (console_url, token, replica),
             mlserver_served(mlserver, folder, Path(work) / "mlserver", parallel_workers=None) as shipped,
             mlserver_served(mlserver, folder, Path(work) / "mlserver-inline", parallel_workers=0) as inline,
         ):
             legs = [
-                predict_leg("ours", our_url + "/predict"),
+                predict_leg("console", console_url + PREDICT_PATH, {"Authorization": f"Bearer {token}"}),
+                predict_leg("ours", replica + "/predict"),
                 mlserver_leg("mlserver", shipped),
                 mlserver_leg("mlserver_parallel_workers_0", inline),
             ]
@@ -155,18 +175,56 @@ def mlserver_python() -> Path:
 
 
 @contextlib.contextmanager
-def ours(folder: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "AIP_STORAGE_URI": str(folder),
-        "AIP_HTTP_PORT": str(port),
-        "MLPLATFORM_HOST": "127.0.0.1",
-    }
-    with running(
-        [sys.executable, "-m", "prediction_app.serving"], env, f"http://127.0.0.1:{port}/health"
-    ) as url:
-        yield url.removesuffix("/health")
+def deployed(folder: Path) -> Iterator[tuple[str, str, str]]:
+    """The model file as version v1 of model `bench` in project `bench` (from local bucket `bench`),
+    created through the services and READY on the local backend, whose worker (a real Celery worker
+    in this process) starts our predictor for it; the console served by uvicorn as runconsole does.
+    Yields the console's URL, an editor's bearer token and the version's replica (what `:predict`
+    forwards to)."""
+    with scratch_database("mlplatform-bench-prediction-") as database_url:
+        from django.conf import settings
+
+        from mlplatform.celery import app
+        from mlplatform.compute.backends import get_backend
+        from mlplatform.storage.services import storage_connection_create
+        from prediction_app import services
+        from tests.conftest import running_celery_worker
+
+        app.conf.task_default_queue = QUEUE
+        project, user, token = editor(PROJECT)
+        bucket = Path(settings.STORAGE_LOCAL_ROOT) / PROJECT
+        (bucket / "models" / MODEL).mkdir(parents=True)
+        shutil.copy(folder / "model.joblib", bucket / "models" / MODEL / "model.joblib")
+        storage_connection_create(
+            project=project, name="local", kind="local", buckets=[PROJECT], make_default=True
+        )
+        with console(database_url, QUEUE) as url, running_celery_worker():
+            model = services.model_create(project=project, body={"name": MODEL}, user=user)
+            services.version_create(model=model, body=VERSION, user=user)
+            try:
+                yield url, token, ready(model)
+            finally:
+                get_backend().collect_garbage(set())
+
+
+def ready(model) -> str:
+    """The replica's URL once the version is READY; beat's syncs run meanwhile."""
+    from mlplatform.compute.selectors import workload_endpoint
+    from mlplatform.compute.tasks import sync_workloads
+    from prediction_app.models import Version
+    from prediction_app.specs import PORT, ROLE
+    from prediction_app.tasks import sync_versions
+
+    deadline = time.monotonic() + 180
+    while True:
+        sync_workloads.delay()
+        sync_versions.delay()
+        version = Version.objects.select_related("workload").get(model=model, name=VERSION["name"])
+        if version.state == Version.State.READY:
+            return workload_endpoint(workload=version.workload, role=ROLE, port=PORT).url
+        if version.state == Version.State.FAILED or time.monotonic() > deadline:
+            raise SystemExit(f"the version did not get READY: {version.state} {version.error_message}")
+        time.sleep(0.25)
 
 
 @contextlib.contextmanager
@@ -269,7 +327,8 @@ def wrk(leg: Leg, script: Path, body: Path, concurrency: int, seconds: int) -> d
 
 
 def summary(figures: dict) -> dict:
-    """Each leg's median round (by requests/s), and ours over each MLServer leg."""
+    """Each leg's median round (by requests/s); ours over each MLServer leg; the console's figures
+    beside its ratios over ours direct and over each MLServer leg."""
     median = {
         leg: {
             payload: {str(c): _median(rounds) for c, rounds in by_c.items()}
@@ -277,26 +336,29 @@ def summary(figures: dict) -> dict:
         }
         for leg, by_payload in figures.items()
     }
-    ratios = {}
-    for other in (name for name in median if name != "ours"):
-        ratios[f"ours_over_{other}"] = {
-            payload: {
-                c: {
-                    "requests_per_s": round(
-                        ours["requests_per_s"] / median[other][payload][c]["requests_per_s"], 2
-                    ),
-                    "p99": round(ours["p99_ms"] / median[other][payload][c]["p99_ms"], 2),
-                }
-                for c, ours in by_c.items()
+    mlservers = [name for name in median if name.startswith("mlserver")]
+    ratios = {f"ours_over_{other}": _ratios(median, "ours", other) for other in mlservers}
+    ratios |= {f"console_over_{other}": _ratios(median, "console", other) for other in ["ours", *mlservers]}
+    console = {
+        payload: {
+            c: {
+                **figure,
+                **{
+                    f"over_{other}": ratios[f"console_over_{other}"][payload][c]["requests_per_s"]
+                    for other in ["ours", *mlservers]
+                },
             }
-            for payload, by_c in median["ours"].items()
+            for c, figure in by_c.items()
         }
+        for payload, by_c in median["console"].items()
+    }
     return {
         "benchmark": "prediction",
         "model": f"LogisticRegression, {FEATURES} features, model.joblib",
         "load_generator": "wrk -t1 (kept connections)",
         "seconds_per_measure": SECONDS,
         "rounds": ROUNDS,
+        "console": console,
         "legs": median,
         "ratios": ratios,
         "rounds_requests_per_s": {
@@ -306,18 +368,31 @@ def summary(figures: dict) -> dict:
             }
             for leg, bp in figures.items()
         },
-        "aim": f"ours >= {AIM_RATIO}x mlserver's requests/s, p99 ratio <= 1",
+        "aim": (
+            f"ours >= {AIM_RATIO}x mlserver's requests/s, p99 ratio <= 1; "
+            f"through the console (:predict, bearer token) >= {CONSOLE_AIM_RATIO}x mlserver direct"
+        ),
+    }
+
+
+def _ratios(median: dict, leg: str, other: str) -> dict:
+    """`leg`'s requests/s and p99 over `other`'s, per payload and concurrency."""
+    return {
+        payload: {
+            c: {
+                "requests_per_s": round(
+                    mine["requests_per_s"] / median[other][payload][c]["requests_per_s"], 2
+                ),
+                "p99": round(mine["p99_ms"] / median[other][payload][c]["p99_ms"], 2),
+            }
+            for c, mine in by_c.items()
+        }
+        for payload, by_c in median[leg].items()
     }
 
 
 def _median(rounds: list[dict]) -> dict:
     return sorted(rounds, key=lambda figure: figure["requests_per_s"])[(len(rounds) - 1) // 2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
