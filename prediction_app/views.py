@@ -170,6 +170,9 @@ def _version_context(request: HttpRequest, version: Version) -> dict:
         },
         "body": json.dumps(version_json(version), indent=2),
         "can_change": _can_change(version.model.project, request.user),
+        "can_predict": selectors.prediction_allows(
+            project=version.model.project, user=request.user, needs=selectors.PREDICT_ROLE
+        ),
         "polling": state not in SETTLED,
     }
 
