@@ -136,7 +136,8 @@ def version_detail(request: HttpRequest, project: str, model: str, version: str)
     row = selectors.version_get(model=selectors.model_get(project=obj, name=model), name=version)
     context = _version_context(request, row)
     if request.GET.get("fragment") == "status":
-        return render(request, "prediction/_version_status.html", context)
+        # the version's body follows its state: swapped out of band beside the status
+        return render(request, "prediction/_version_status.html", {**context, "oob": True})
     return render(request, "prediction/version_detail.html", context)
 
 
