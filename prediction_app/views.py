@@ -136,7 +136,8 @@ def version_detail(request: HttpRequest, project: str, model: str, version: str)
     row = selectors.version_get(model=selectors.model_get(project=obj, name=model), name=version)
     context = _version_context(request, row)
     if request.GET.get("fragment") == "status":
-        return render(request, "prediction/_version_status.html", context)
+        # the version's body follows its state: swapped out of band beside the status
+        return render(request, "prediction/_version_status.html", {**context, "oob": True})
     return render(request, "prediction/version_detail.html", context)
 
 
@@ -170,6 +171,9 @@ def _version_context(request: HttpRequest, version: Version) -> dict:
         },
         "body": json.dumps(version_json(version), indent=2),
         "can_change": _can_change(version.model.project, request.user),
+        "can_predict": selectors.prediction_allows(
+            project=version.model.project, user=request.user, needs=selectors.PREDICT_ROLE
+        ),
         "polling": state not in SETTLED,
     }
 
