@@ -168,28 +168,14 @@ def local_compute(settings, tmp_path):
 def console_url():
     """http://127.0.0.1:PORT serving mlplatform.asgi.application under uvicorn, as the console runs:
     the notebook proxy and Django (for what only ASGI shows, such as streaming)."""
-    import socket
-    import threading
-    import time
-
     import uvicorn
 
     from mlplatform.asgi import application, notebook_proxy
+    from tests.background import uvicorn_serving
+    from tests.stores import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    notebook_proxy.forget()
-    server.should_exit = True
-    thread.join(timeout=10)
+    port = free_port()
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    with uvicorn_serving(config):
+        yield f"http://127.0.0.1:{port}"
+        notebook_proxy.forget()

@@ -7,7 +7,6 @@ import asyncio
 import gzip
 import http.client
 import json
-import socket
 import threading
 import time
 import zlib
@@ -22,6 +21,8 @@ from websockets.sync.client import connect
 
 from mlplatform.compute.backends.base import Endpoint
 from mlplatform.compute.forwarding import Forwarder
+from tests.background import aiohttp_serving, uvicorn_serving
+from tests.stores import free_port
 
 PREFIX = "/api/v1/namespaces/team-a/services/lab-1a2b3c4d:8888/proxy"  # the API server's, played
 PAGE = f'<html><script src="{PREFIX}/lab/static/a.js"></script><a href="tree">files</a></html>'
@@ -133,28 +134,13 @@ def server() -> Iterator[Server]:
         app.router.add_get(f"{base}/redirect", _redirect)
         app.router.add_get(f"{base}/socket", _socket)
         app.router.add_get(f"{base}/refused-socket", _refused_socket)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    server.address = f"127.0.0.1:{runner.addresses[0][1]}"
-    thread = threading.Thread(target=loop.run_forever, name="workload-server", daemon=True)
-    thread.start()
-    yield server
-    server.released.set()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
+    with aiohttp_serving(app, "workload-server") as address:
+        server.address = address
+        yield server
+        server.released.set()
 
 
 # --- the forwarding app --------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +156,7 @@ def front(server) -> Iterator[str]:
             headers=(("Authorization", "Bearer cluster"),),
             via_api_server=True,
         ),
-        "down": Endpoint(f"http://127.0.0.1:{_free_port()}"),
+        "down": Endpoint(f"http://127.0.0.1:{free_port()}"),
     }
 
     async def app(scope, receive, send):
@@ -190,7 +176,7 @@ def front(server) -> Iterator[str]:
                 endpoints[name], scope, receive, send, target=target, headers=extra, drop=WITHHELD
             )
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -200,17 +186,8 @@ def front(server) -> Iterator[str]:
         ws="websockets",
         ws_per_message_deflate=False,
     )
-    front = uvicorn.Server(config)
-    thread = threading.Thread(target=front.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not front.started:
-        assert thread.is_alive(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    front.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_serving(config):
+        yield f"127.0.0.1:{port}"
 
 
 def call(

@@ -19,6 +19,8 @@ from aiohttp import web
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.background import aiohttp_serving
+
 NAMESPACE = "team-a"
 NOTEBOOK = "/notebooks/p/n"
 CREDENTIALS = {"Authorization": "Bearer test"}
@@ -106,19 +108,10 @@ def notebook_server() -> Iterator[NotebookServer]:
     app.router.add_route("*", f"{NOTEBOOK}/api/echo", _echo)
     app.router.add_get(f"{NOTEBOOK}/stream", _stream)
     app.router.add_get(f"{NOTEBOOK}/api/kernels/k1/channels", _channels)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    server.address = f"127.0.0.1:{runner.addresses[0][1]}"
-    thread = threading.Thread(target=loop.run_forever, name="notebook-server", daemon=True)
-    thread.start()
-    yield server
-    server.released.set()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
+    with aiohttp_serving(app, "notebook-server") as address:
+        server.address = address
+        yield server
+        server.released.set()
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""Servers the tests run in a thread of their own: an aiohttp app in its own event loop (a
+workload's server, a JupyterLab stand-in) and uvicorn serving an ASGI app (the console, a front
+that forwards). Each is stopped when its block ends, failed test or not."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from aiohttp import web
+
+START_SECONDS = 20
+
+
+@contextmanager
+def aiohttp_serving(app: web.Application, name: str) -> Iterator[str]:
+    """`app` on 127.0.0.1 in its own event loop thread; yields its host:port."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+@contextmanager
+def uvicorn_serving(config: uvicorn.Config) -> Iterator[uvicorn.Server]:
+    """uvicorn with `config`, once it has started."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_SECONDS
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
