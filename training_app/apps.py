@@ -19,5 +19,6 @@ class TrainingConfig(AppConfig):
                 plan=training_plan,
                 output=training_output,
                 page="training-job",
+                title="Training",
             )
         )

@@ -14,6 +14,7 @@ migration moving its rows. prediction_app depends on this app for its jobs, neve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,9 +42,21 @@ class JobKind:
     plan: Callable[..., JobPlan]  # (project=, job_id=, input=, labels=) -> JobPlan, or ApplicationError
     output: Callable[..., dict]  # (job) -> the output field's body
     page: str = ""  # the URL name of a job's page: reversed with project and job_id
+    title: str = ""  # what the Jobs list calls the kind: Training, Batch prediction
+    progress: Callable[..., dict] | None = None  # (job) -> {percent, rows, rows_known, errors} for its page
 
 
 _kinds: dict[str, JobKind] = {}
+NAME_MAX = 40
+
+
+def workload_name(job_id: str) -> str:
+    """The workload's name for a job of any kind: a DNS label from the job id (lowercase, '-' for
+    anything else, at most NAME_MAX characters, starting with a letter)."""
+    name = re.sub(r"[^a-z0-9]+", "-", job_id.lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"job-{name}"
+    return name[:NAME_MAX].rstrip("-")
 
 
 def register_job_kind(kind: JobKind) -> None:
@@ -55,6 +68,11 @@ def register_job_kind(kind: JobKind) -> None:
 
 def job_kind(input_field: str) -> JobKind:
     return _kinds[input_field]
+
+
+def job_kinds() -> list[JobKind]:
+    """The kinds registered here, in the order of INPUTS."""
+    return [_kinds[name] for name in INPUTS if name in _kinds]
 
 
 def job_input(body: dict) -> tuple[JobKind, dict]:

@@ -53,13 +53,12 @@ from mlplatform.compute.spec import (
 from mlplatform.core.errors import ApplicationError
 from mlplatform.quotas.selectors import Machine
 from training_app.inputs import CUSTOM, TI, Replicas, TrainingInput
-from training_app.jobs import JobPlan
+from training_app.jobs import JobPlan, workload_name
 from training_app.runtime import trainer
 
 RUNNER = ("python", "/opt/mlplatform/trainer.py")  # in the runtime image
 LOCAL_RUNNER = (sys.executable, str(Path(trainer.__file__).resolve()))  # ours, the console's Python
 TRAINING_PORT = 2222  # AI Platform's replicas listen on it; addresses in TF_CONFIG end with it
-NAME_MAX = 40
 DEFAULT_MAX_RUN_SECONDS = 7 * 24 * 3600  # AI Platform's default maxRunningTime: seven days
 MAX_RETRIES = 10
 WHOLE = re.compile(r"[0-9]{1,18}")  # an int64 that is not negative, as a string
@@ -108,15 +107,6 @@ def job_plan(
     except SpecError as exc:
         raise ApplicationError(f"This job cannot run: {exc.field} {exc.message}.", field=TI) from exc
     return JobPlan(spec=spec, priority=scheduling.priority, max_wait_seconds=scheduling.max_wait_seconds)
-
-
-def workload_name(job_id: str) -> str:
-    """A DNS label from the job id: lowercase, '-' for anything else, at most NAME_MAX characters,
-    starting with a letter."""
-    name = re.sub(r"[^a-z0-9]+", "-", job_id.lower()).strip("-")
-    if not name[:1].isalpha():
-        name = f"job-{name}"
-    return name[:NAME_MAX].rstrip("-")
 
 
 # --- machines --------------------------------------------------------------------------------
