@@ -273,6 +273,20 @@ def quota_standing(*, project: Project, flavor: str) -> QuotaStanding | None:
     return next((row for row in quota_board(projects=[project]) if row.flavor.name == flavor), None)
 
 
+def replicas_ever_admissible(*, project: Project, replica: Amounts, flavor: str) -> int:
+    """The most replicas of `replica` (of `flavor`) one workload of the project could ever be
+    admitted with: admission's headroom with nothing in use (its own quota plus what its cohort
+    could lend); 0 without a quota for the flavor."""
+    quotas = quotas_for_admission(projects=[project])
+    room = admission.headroom(quotas, {}).get((project.slug, flavor))
+    if room is None:
+        return 0
+    counts = [
+        int(free // need) for free, need in zip(room.free.as_tuple(), replica.as_tuple(), strict=True) if need
+    ]
+    return min(counts) if counts else 0
+
+
 def backend_overview() -> dict:
     """The default backend's name and the optional integrations it detects (display only)."""
 
