@@ -1,0 +1,302 @@
+"""One worker of a batch prediction job: `python -m prediction_app.serving.batch`.
+
+It reads the job's plan from MLPLATFORM_BATCH_JOB (prediction_app.batch_specs writes it) and its
+index from MLPLATFORM_REPLICA_INDEX, loads the model with the predictor's loaders, streams its
+splits (byte ranges of text files, whole TFRecord files), predicts in batches of batchSize and
+writes, as AI Platform does, `prediction.results-0000i-of-0000N` (one JSON line per instance:
+`{"instance": ..., "prediction": ...}`, or a CSV row of the instance's values then the prediction's)
+and `prediction.errors_stats-0000i-of-0000N` (one line per reason, `('reason: where', count)`).
+
+A row that is not JSON (or CSV), or that the model cannot take, is counted and named in errors_stats;
+it never stops the job. Both shards are written to local files and committed whole (a rename, or one
+upload), then a marker `.mlplatform/shard-0000i-of-0000N.json` with the counts; a retried worker that
+finds its marker exits at once, so no shard is ever written twice or left half-written.
+
+Progress goes to the log, the channel every backend already keeps per replica: a line
+`mlplatform batch: progress rows=R predictions=P errors=E bytes=B of=T` every few seconds and at the
+end. Failures end with one line: "Bad model detected with error: ..." and exit code 3 when the model
+cannot load (never retried), `mlplatform batch: ...` and exit code 1 when a store fails (retried).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from prediction_app.serving import objects
+from prediction_app.serving.models import Model, load_model, reason
+from prediction_app.serving.storage import ModelError, install_packages, model_folder
+
+PLAN_VARIABLE = "MLPLATFORM_BATCH_JOB"
+BAD_MODEL_EXIT_CODE = 3
+STORE_EXIT_CODE = 1
+PROGRESS_MARK = "mlplatform batch: progress"
+PROGRESS_SECONDS = 2.0
+NAMED_ROWS = 10  # rows named per reason in errors_stats
+MARKER_FOLDER = ".mlplatform"
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+
+
+class BadRow(ValueError):
+    """A row that is not an instance: counted and named, never fatal."""
+
+
+def shard_names(output_path: str, index: int, count: int) -> tuple[str, str, str]:
+    """The URIs of a worker's results, errors_stats and commit marker."""
+    shard = f"{index:05d}-of-{count:05d}"
+    return (
+        f"{output_path}prediction.results-{shard}",
+        f"{output_path}prediction.errors_stats-{shard}",
+        f"{output_path}{MARKER_FOLDER}/shard-{shard}.json",
+    )
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def lines_in(chunks: Iterator[bytes], start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of the lines whose first byte lies in [start, end), from `chunks` of the file
+    read from max(start - 1, 0): a split that starts inside a line leaves it to the split before."""
+    position = max(start - 1, 0)
+    skipping = start > 0
+    rest = b""
+    for chunk in chunks:
+        data = rest + chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            line_start, position = position, position + len(line) + 1
+            if skipping:
+                skipping = False
+                continue
+            if line_start >= end:
+                return
+            yield line_start, line
+    if rest and not skipping and position < end:
+        yield position, rest
+
+
+def instance_of(line: bytes, data_format: str):
+    """The instance a line (or a TFRecord record) holds; raises BadRow."""
+    if data_format == "CSV":
+        try:
+            values = next(csv.reader([line.decode()]))
+        except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
+            raise BadRow(f"not a CSV row: {reason(exc)}") from None
+        return [_number(value) for value in values]
+    if data_format.startswith("TF_RECORD"):
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:  # a serialized tf.Example or other bytes
+            return {"b64": base64.b64encode(line).decode()}
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise BadRow(f"not JSON: {reason(exc)}") from None
+
+
+def _number(value: str):
+    try:
+        return (
+            float(value) if any(c in value for c in ".eE") or value.lower() in ("nan", "inf") else int(value)
+        )
+    except ValueError:
+        return value
+
+
+def rows(job: dict, splits: list, work: Path, progress) -> Iterator[tuple[str, object]]:
+    """(where, instance or BadRow) of every row of the worker's splits, in order."""
+    data_format = job["data_format"]
+    for uri, start, end in splits:
+        if data_format.startswith("TF_RECORD"):
+            # The tfrecord library reads records from a local file; TFRecords are never cut.
+            from tfrecord.reader import tfrecord_iterator
+
+            path = objects.local_copy(uri, work / "input")
+            compression = "gzip" if data_format == "TF_RECORD_GZIP" else None
+            for number, record in enumerate(tfrecord_iterator(str(path), compression_type=compression), 1):
+                yield f"{uri} record {number}", _guarded(bytes(record), data_format)
+            progress.bytes_done += end - start
+            continue
+        done = start
+        for offset, line in lines_in(objects.read_from(uri, max(start - 1, 0)), start, end):
+            progress.bytes_done += offset - done
+            done = offset
+            if line.strip():
+                yield f"{uri} byte {offset}", _guarded(line, data_format)
+        progress.bytes_done += end - done
+
+
+def _guarded(line: bytes, data_format: str):
+    try:
+        return instance_of(line, data_format)
+    except BadRow as exc:
+        return exc
+
+
+# --- predicting ----------------------------------------------------------------------------------
+
+
+def predict(model: Model, instances: list, keywords: dict) -> list[tuple[bool, object]]:
+    """(True, prediction) or (False, reason) per instance: a batch the model refuses is tried row
+    by row, so one bad row fails only itself."""
+    try:
+        predictions = model.predict(model.inputs(instances), **keywords)
+        predictions = list(predictions)
+        if len(predictions) != len(instances):
+            raise ValueError(
+                f"the model answered {len(predictions)} predictions for {len(instances)} instances"
+            )
+        return [(True, p) for p in predictions]
+    except Exception as exc:  # the user's model: anything it raises is that batch's failure
+        if len(instances) == 1:
+            return [(False, f"the model cannot take it: {reason(exc)}")]
+        return [answer for instance in instances for answer in predict(model, [instance], keywords)]
+
+
+class Progress:
+    def __init__(self, total_bytes: int):
+        self.total_bytes = total_bytes
+        self.bytes_done = 0
+        self.predictions = 0
+        self.errors = 0
+        self.last = time.monotonic()
+
+    def report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            print(
+                f"{PROGRESS_MARK} rows={self.predictions + self.errors} predictions={self.predictions} "
+                f"errors={self.errors} bytes={min(self.bytes_done, self.total_bytes)} of={self.total_bytes}",
+                flush=True,
+            )
+
+
+class Shards:
+    """The worker's results and errors, written to local files until they are committed."""
+
+    def __init__(self, work: Path, output_format: str):
+        self.results_file = work / "results"
+        self.results = open(self.results_file, "wb")  # noqa: SIM115 - closed by finish()
+        self.output_format = output_format
+        self.errors: dict[str, list] = {}  # reason -> [count, first rows]
+
+    def prediction(self, instance, value) -> None:
+        if self.output_format == "CSV":
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow([*_values(instance), *_values(value)])
+            self.results.write(line.getvalue().encode())
+        else:
+            self.results.write(orjson.dumps({"instance": instance, "prediction": value}, option=JSON_OPTIONS))
+
+    def error(self, where: str, why: str) -> None:
+        entry = self.errors.setdefault(why, [0, []])
+        entry[0] += 1
+        if len(entry[1]) < NAMED_ROWS:
+            entry[1].append(where)
+
+    def finish(self, work: Path) -> Path:
+        self.results.close()
+        stats = work / "errors_stats"
+        with open(stats, "w") as out:
+            for why, (count, where) in self.errors.items():
+                named = ", ".join(where) + (", ..." if count > len(where) else "")
+                out.write(repr((f"{why}: {named}", count)) + "\n")
+        return stats
+
+
+def _values(value) -> list:
+    value = value.tolist() if hasattr(value, "tolist") else value
+    if isinstance(value, dict):
+        return list(value.values())
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def run(job: dict, index: int, work: Path) -> dict:
+    """Predict the worker's splits and commit its shards; its counts (also the marker's)."""
+    runs = job["splits"]
+    results_uri, errors_uri, marker_uri = shard_names(job["output_path"], index, len(runs))
+    if objects.exists(marker_uri):
+        print(f"mlplatform batch: shard {index} of {len(runs)} is already committed", flush=True)
+        return json.loads(objects.local_copy(marker_uri, work / "marker").read_text())
+    model = load(job["model"], work)
+    splits = runs[index]
+    progress = Progress(sum(end - start for _, start, end in splits))
+    shards = Shards(work, job["output_format"])
+    keywords = model.keywords({"signature_name": job["signature_name"]} if job["signature_name"] else {})
+    batch: list[tuple[str, object]] = []
+
+    def flush() -> None:
+        answers = predict(model, [instance for _, instance in batch], keywords)
+        for (where, instance), (ok, value) in zip(batch, answers, strict=True):
+            if ok:
+                shards.prediction(instance, value)
+                progress.predictions += 1
+            else:
+                shards.error(where, value)
+                progress.errors += 1
+        batch.clear()
+        progress.report()
+
+    for where, instance in rows(job, splits, work, progress):
+        if isinstance(instance, BadRow):
+            shards.error(where, str(instance))
+            progress.errors += 1
+            continue
+        batch.append((where, instance))
+        if len(batch) >= job["batch_size"]:
+            flush()
+    if batch:
+        flush()
+    stats = shards.finish(work)
+    objects.commit(shards.results_file, results_uri)
+    objects.commit(stats, errors_uri)
+    counts = {"predictionCount": progress.predictions, "errorCount": progress.errors}
+    marker = work / "marker.json"
+    marker.write_text(json.dumps(counts))
+    objects.commit(marker, marker_uri)  # last: the shard counts as done only now
+    progress.report(force=True)
+    return counts
+
+
+def load(spec: dict, work: Path) -> Model:
+    install_packages(tuple(spec.get("package_uris") or ()), work)
+    folder = model_folder(spec["uri"], work)
+    return load_model(
+        folder, framework=spec.get("framework", ""), prediction_class=spec.get("prediction_class", "")
+    )
+
+
+def main() -> None:
+    try:
+        job = json.loads(os.environ[PLAN_VARIABLE])
+        index = int(os.environ["MLPLATFORM_REPLICA_INDEX"])
+    except (KeyError, ValueError) as exc:
+        print(
+            f"mlplatform batch: run me as a worker of a batch prediction job ({reason(exc)})", file=sys.stderr
+        )
+        sys.exit(2)
+    with tempfile.TemporaryDirectory(prefix="mlplatform-batch-") as work:
+        try:
+            run(job, index, Path(work))
+        except ModelError as exc:
+            print(f"Bad model detected with error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(BAD_MODEL_EXIT_CODE)
+        except objects.StoreError as exc:
+            print(f"mlplatform batch: {exc}", file=sys.stderr, flush=True)
+            sys.exit(STORE_EXIT_CODE)
+
+
+if __name__ == "__main__":
+    main()
