@@ -25,6 +25,7 @@ from mlplatform.quotas.models import AcceleratorType, MachineType
 from mlplatform.storage.selectors import default_connection
 from training_app import services
 from training_app.apis import job_json
+from training_app.jobs import job_kind, job_kinds
 from training_app.models import Job, RuntimeVersion
 from training_app.runtime import trainer
 from training_app.selectors import job_get, jobs_list
@@ -248,16 +249,23 @@ def job_list(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
     state = request.GET.get("state", "")
     state = state if state in Job.State.values else ""
-    jobs = list(jobs_list(project=obj, filter_text=f"state={state}" if state else "", kind=TRAINING)[:200])
+    kinds = {kind.input_field: kind.title for kind in job_kinds()}
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in kinds else ""
+    filter_text = f"state={state}" if state else ""
+    jobs = list(jobs_list(project=obj, filter_text=filter_text, kind=kind or None)[:200])
     with_queue_positions(job.workload for job in jobs)
     now = timezone.now()
     for job in jobs:
         job.duration = duration(job.start_time, job.end_time, now)
+        job.kind_title = kinds.get(job.kind, job.kind)
     context = {
         "project": obj,
         "jobs": jobs,
         "state": state,
         "states": Job.State.values,
+        "kind": kind,
+        "kinds": kinds,
         "can_submit": _can_edit(obj, request.user),
         "polling": any(not job.workload.is_finished for job in jobs),
     }
@@ -334,6 +342,7 @@ def _scale_tiers() -> list[tuple[str, str]]:
 def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
     obj = project_for_view(request, project)
     job = job_get(project=obj, job_id=job_id)
+    kind = job_kind(job.kind)
     workload = job.workload
     groups = workload.spec.get("groups", [])
     role, index = chosen_replica(request, groups)
@@ -349,6 +358,8 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         "log_index": index,
         "can_edit": _can_edit(obj, request.user),
         "training_input": json.dumps(job.input, indent=2),
+        "input_field": job.kind,
+        "progress": kind.progress(job) if kind.progress else None,
     }
     fragment = request.GET.get("fragment")
     if fragment in ("logs", None):
@@ -357,10 +368,11 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         return render(request, "training/_job_logs.html", context)
     if fragment == "status":
         return render(request, "training/_job_status.html", context)
-    context["tf_configs"] = [
-        (name, json.dumps(config, indent=2))
-        for name, config in tf_configs(groups, job.input, workload.replicas)
-    ]
+    if job.kind == TRAINING:
+        context["tf_configs"] = [
+            (name, json.dumps(config, indent=2))
+            for name, config in tf_configs(groups, job.input, workload.replicas)
+        ]
     return render(request, "training/job_detail.html", context)
 
 

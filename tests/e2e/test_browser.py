@@ -95,7 +95,7 @@ def test_login_shows_the_dashboard_with_quota_bars(page, live_server, project, a
     page.get_by_role("link", name=re.compile("Vision")).click()
     page.get_by_role("heading", name="Vision", exact=True).wait_for()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Training").click()
-    page.get_by_role("heading", name="Training jobs", exact=True).wait_for()
+    page.get_by_role("heading", name="Jobs", exact=True).wait_for()
     assert "/projects/vision/training/" in page.url
 
 
