@@ -13,7 +13,6 @@ workers' environment (MLPLATFORM_BATCH_JOB), read by prediction_app.serving.batc
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,6 @@ ROLE = "worker"
 WORKER_MODULE = "prediction_app.serving.batch"
 SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
 UNSPLITTABLE = ("TF_RECORD", "TF_RECORD_GZIP")
-MIN_SPLIT_BYTES = 1  # tests cut tiny files; real files are cut at total / workers
 MAX_PLAN_BYTES = 64 * 1024  # one environment variable's value, well inside Linux's 128 KiB
 BAD_MODEL_EXIT_CODE = 3  # the worker's, as the predictor's: retrying cannot help
 RETRIES = 3  # a worker that dies (a node lost, the store unreachable) runs again this often
@@ -68,26 +66,28 @@ class BatchModel:
 
 
 def split_plan(files: list[InputFile], *, workers: int, data_format: str) -> list[list[Split]]:
-    """At most `workers` runs of consecutive splits, each of about total / workers bytes; fewer when
-    there are fewer splits than workers. Empty files give no split."""
+    """At most `workers` runs of consecutive splits: the files end to end, cut at every
+    total / workers bytes (a file that cannot be cut goes whole to the run its first byte falls
+    in); fewer runs when some would be empty. Empty files give no split."""
     total = sum(f.size for f in files)
-    if not total:
-        return []
-    target = max(math.ceil(total / workers), MIN_SPLIT_BYTES)
-    splits: list[Split] = []
+    runs: list[list[Split]] = [[] for _ in range(max(min(workers, total), 1))]
+    edges = [total * w // len(runs) for w in range(len(runs) + 1)]
+    offset = 0  # the file's first byte in the files end to end
     for f in files:
-        if not f.size:
-            continue
         if data_format in UNSPLITTABLE:
-            splits.append(Split(f.uri, 0, f.size))
-            continue
-        splits += [Split(f.uri, start, min(start + target, f.size)) for start in range(0, f.size, target)]
-    runs: list[list[Split]] = [[] for _ in range(workers)]
-    done = 0
-    for split in splits:  # a split goes to the worker whose share its first byte falls in
-        runs[min(done // target, workers - 1)].append(split)
-        done += split.end - split.start
+            if f.size:
+                runs[_run_of(edges, offset)].append(Split(f.uri, 0, f.size))
+        else:
+            for w, run in enumerate(runs):
+                start, end = max(edges[w], offset), min(edges[w + 1], offset + f.size)
+                if start < end:
+                    run.append(Split(f.uri, start - offset, end - offset))
+        offset += f.size
     return [run for run in runs if run]
+
+
+def _run_of(edges: list[int], offset: int) -> int:
+    return next(w for w in range(len(edges) - 1) if offset < edges[w + 1])
 
 
 def batch_plan(
