@@ -205,7 +205,7 @@ def test_only_labels_can_be_patched_and_viewers_cannot_write(team, jobs, google_
 # --- jobs of every kind ----------------------------------------------------------------------------
 
 
-def test_a_batch_prediction_job_is_refused_naming_its_input_and_nothing_is_written(team, jobs):
+def test_a_batch_prediction_job_goes_to_its_kind_which_refuses_a_missing_field_and_writes_nothing(team, jobs):
     body = {
         "jobId": "predict_1",
         "predictionInput": {"dataFormat": "JSON", "inputPaths": ["gs://demo/in/*"], "region": "us-central1"},
@@ -215,8 +215,8 @@ def test_a_batch_prediction_job_is_refused_naming_its_input_and_nothing_is_writt
 
     error = error_of(caught)
     assert (caught.value.resp.status, error["status"]) == (400, "INVALID_ARGUMENT")
-    assert error["details"][0]["fieldViolations"][0]["field"] == "predictionInput"
-    assert "not supported" in error["message"]
+    assert error["details"][0]["fieldViolations"][0]["field"] == "predictionInput.outputPath"
+    assert "is required" in error["message"]
     assert not Job.objects.exists()
     assert not Workload.objects.exists()
 
