@@ -55,3 +55,4 @@ bench: install
 	$(PY) -m benchmarks.forwarder
 	$(PY) -m benchmarks.notebooks
 	$(PY) -m benchmarks.prediction
+	$(PY) -m benchmarks.batch_prediction
