@@ -17,6 +17,7 @@ import pytest
 from sklearn.datasets import load_iris, make_classification
 from sklearn.linear_model import LogisticRegression
 
+from mlplatform.compute import backends
 from mlplatform.compute.values import Endpoint
 from mlplatform.storage.services import storage_connection_create
 from tests.factories import quota
@@ -103,6 +104,18 @@ def team(project, settings, tmp_path, seeded_catalog, iris_model):
     (settings.STORAGE_LOCAL_ROOT / "demo" / "empty").mkdir()
     quota(project, "cpu", nominal_cpu=16, nominal_memory_gib=64)
     return project
+
+
+@pytest.fixture
+def local(team, settings, tmp_path):
+    """team on the local backend; no process it started outlives the test."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.COMPUTE_BACKEND = "local"
+    settings.LOCAL_GPUS = "0"
+    backends.get_backend.cache_clear()
+    yield team
+    backends.get_backend().collect_garbage(set())
+    backends.get_backend.cache_clear()
 
 
 def version_body(name: str = "v1", **overrides) -> dict:

@@ -11,23 +11,11 @@ import time
 
 import pytest
 
-from mlplatform.compute import backends
 from mlplatform.compute.tasks import sync_workloads
 from mlplatform.core.models import Role
 from training_app.models import Job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("real-worker")]
-
-
-@pytest.fixture
-def batch_team(team, settings, tmp_path):
-    """team (local bucket `demo` with models/iris) on the local backend."""
-    settings.DATA_DIR = tmp_path / "data"
-    settings.COMPUTE_BACKEND = "local"
-    settings.LOCAL_GPUS = "0"
-    backends.get_backend.cache_clear()
-    yield team
-    backends.get_backend.cache_clear()
 
 
 @pytest.fixture
@@ -79,7 +67,7 @@ def prediction_input(**overrides) -> dict:
 
 
 def test_two_workers_predict_every_json_row_of_the_wildcard_and_count_the_bad_one(
-    batch_team, jobs, settings, iris_model, client, member
+    local, jobs, settings, iris_model, client, member
 ):
     model, features = iris_model
     rows = [list(row) for row in features[:40]]
@@ -118,7 +106,7 @@ def test_two_workers_predict_every_json_row_of_the_wildcard_and_count_the_bad_on
     assert page.context["progress"]["rows"] == 41
 
 
-def test_csv_rows_through_csv_output(batch_team, jobs, settings, iris_model):
+def test_csv_rows_through_csv_output(local, jobs, settings, iris_model):
     model, features = iris_model
     put(settings, "csv/rows.csv", "".join(",".join(str(v) for v in row) + "\n" for row in features[:10]))
     body = {
@@ -142,7 +130,7 @@ def test_csv_rows_through_csv_output(batch_team, jobs, settings, iris_model):
     assert errors == []
 
 
-def test_cancel_stops_the_workers(batch_team, jobs, settings, iris_model):
+def test_cancel_stops_the_workers(local, jobs, settings, iris_model):
     _, features = iris_model
     # Enough rows that the workers are still at it when the cancel comes
     put(settings, "big/rows.jsonl", (json.dumps(list(features[0])) + "\n") * 400_000)

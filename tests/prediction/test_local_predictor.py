@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from mlplatform.compute import backends
 from mlplatform.compute.models import Workload
 from mlplatform.compute.tasks import sync_workloads
 from mlplatform.core.models import Role
@@ -21,17 +20,6 @@ pytestmark = [
     pytest.mark.xdist_group("real-worker"),
     needs_predictor,
 ]
-
-
-@pytest.fixture
-def local(team, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.COMPUTE_BACKEND = "local"
-    settings.LOCAL_GPUS = "0"
-    backends.get_backend.cache_clear()
-    yield team
-    backends.get_backend().collect_garbage(set())
-    backends.get_backend.cache_clear()
 
 
 @pytest.fixture
