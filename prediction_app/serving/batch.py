@@ -93,7 +93,10 @@ def instance_of(line: bytes, data_format: str):
             values = next(csv.reader([line.decode()]))
         except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
             raise BadRow(f"not a CSV row: {reason(exc)}") from None
-        return [_number(value) for value in values]
+        try:
+            return [float(value) for value in values]
+        except ValueError:  # a row with text in it: numbers where they read as such
+            return [_number(value) for value in values]
     if data_format.startswith("TF_RECORD"):
         try:
             return orjson.loads(line)
@@ -106,16 +109,16 @@ def instance_of(line: bytes, data_format: str):
 
 
 def _number(value: str):
+    """A CSV field as a number where it reads as one, else as it is."""
     try:
-        return (
-            float(value) if any(c in value for c in ".eE") or value.lower() in ("nan", "inf") else int(value)
-        )
+        return float(value)
     except ValueError:
         return value
 
 
-def rows(job: dict, splits: list, work: Path, progress) -> Iterator[tuple[str, object]]:
-    """(where, instance or BadRow) of every row of the worker's splits, in order."""
+def rows(job: dict, splits: list, work: Path, progress) -> Iterator[tuple[tuple, object]]:
+    """(where, instance or BadRow) of every row of the worker's splits, in order; `where` is
+    (uri, "record" or "byte", number), put in words only for a row that fails (where())."""
     data_format = job["data_format"]
     for uri, start, end in splits:
         if data_format.startswith("TF_RECORD"):
@@ -125,7 +128,7 @@ def rows(job: dict, splits: list, work: Path, progress) -> Iterator[tuple[str, o
             path = objects.local_copy(uri, work / "input")
             compression = "gzip" if data_format == "TF_RECORD_GZIP" else None
             for number, record in enumerate(tfrecord_iterator(str(path), compression_type=compression), 1):
-                yield f"{uri} record {number}", _guarded(bytes(record), data_format)
+                yield (uri, "record", number), _guarded(bytes(record), data_format)
             progress.bytes_done += end - start
             continue
         done = start
@@ -133,8 +136,13 @@ def rows(job: dict, splits: list, work: Path, progress) -> Iterator[tuple[str, o
             progress.bytes_done += offset - done
             done = offset
             if line.strip():
-                yield f"{uri} byte {offset}", _guarded(line, data_format)
+                yield (uri, "byte", offset), _guarded(line, data_format)
         progress.bytes_done += end - done
+
+
+def where(place: tuple) -> str:
+    uri, unit, number = place
+    return f"{uri} {unit} {number}"
 
 
 def _guarded(line: bytes, data_format: str):
@@ -192,28 +200,40 @@ class Shards:
         self.output_format = output_format
         self.errors: dict[str, list] = {}  # reason -> [count, first rows]
 
-    def prediction(self, instance, value) -> None:
+    def predictions(self, pairs: list[tuple[object, object]]) -> None:
+        """(instance, prediction) pairs, one line each."""
         if self.output_format == "CSV":
-            line = io.StringIO()
-            csv.writer(line, lineterminator="\n").writerow([*_values(instance), *_values(value)])
-            self.results.write(line.getvalue().encode())
+            lines = io.StringIO()
+            writer = csv.writer(lines, lineterminator="\n")
+            writer.writerows([*_values(instance), *_values(value)] for instance, value in pairs)
+            self.results.write(lines.getvalue().encode())
         else:
-            self.results.write(orjson.dumps({"instance": instance, "prediction": value}, option=JSON_OPTIONS))
+            self.results.write(
+                b"".join(
+                    orjson.dumps({"instance": i, "prediction": v}, option=JSON_OPTIONS, default=_plain)
+                    for i, v in pairs
+                )
+            )
 
-    def error(self, where: str, why: str) -> None:
+    def error(self, place: tuple, why: str) -> None:
         entry = self.errors.setdefault(why, [0, []])
         entry[0] += 1
         if len(entry[1]) < NAMED_ROWS:
-            entry[1].append(where)
+            entry[1].append(where(place))
 
     def finish(self, work: Path) -> Path:
         self.results.close()
         stats = work / "errors_stats"
         with open(stats, "w") as out:
-            for why, (count, where) in self.errors.items():
-                named = ", ".join(where) + (", ..." if count > len(where) else "")
+            for why, (count, places) in self.errors.items():
+                named = ", ".join(places) + (", ..." if count > len(places) else "")
                 out.write(repr((f"{why}: {named}", count)) + "\n")
         return stats
+
+
+def _plain(value):
+    """What orjson cannot write itself (numpy strings, Decimals, ...): a plain value."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _values(value) -> list:
@@ -235,26 +255,28 @@ def run(job: dict, index: int, work: Path) -> dict:
     progress = Progress(sum(end - start for _, start, end in splits))
     shards = Shards(work, job["output_format"])
     keywords = model.keywords({"signature_name": job["signature_name"]} if job["signature_name"] else {})
-    batch: list[tuple[str, object]] = []
+    batch: list[tuple[tuple, object]] = []
 
     def flush() -> None:
         answers = predict(model, [instance for _, instance in batch], keywords)
-        for (where, instance), (ok, value) in zip(batch, answers, strict=True):
+        done = []
+        for (place, instance), (ok, value) in zip(batch, answers, strict=True):
             if ok:
-                shards.prediction(instance, value)
-                progress.predictions += 1
+                done.append((instance, value))
             else:
-                shards.error(where, value)
-                progress.errors += 1
+                shards.error(place, value)
+        shards.predictions(done)
+        progress.predictions += len(done)
+        progress.errors += len(batch) - len(done)
         batch.clear()
         progress.report()
 
-    for where, instance in rows(job, splits, work, progress):
+    for place, instance in rows(job, splits, work, progress):
         if isinstance(instance, BadRow):
-            shards.error(where, str(instance))
+            shards.error(place, str(instance))
             progress.errors += 1
             continue
-        batch.append((where, instance))
+        batch.append((place, instance))
         if len(batch) >= job["batch_size"]:
             flush()
     if batch:

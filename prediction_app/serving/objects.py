@@ -41,7 +41,8 @@ def local_path(uri: str) -> Path | None:
         return None
     root = Path(buckets) / bucket
     path = root.joinpath(*key.split("/")) if key else root
-    if not os.path.realpath(path).startswith(os.path.realpath(root)):
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    if real != top and not real.startswith(top + os.sep):
         raise StoreError(f"'{uri}' leaves its bucket")
     return path
 

@@ -15,7 +15,9 @@ from mlplatform.compute.spec import spec_from_dict
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from prediction_app.models import Model
+from prediction_app.services import version_create
 from tests.compute.test_manifests import build, schema_errors
+from tests.prediction.conftest import version_body
 from tests.prediction.test_kubernetes_versions import ours
 from tests.training.test_kubernetes_jobs import cluster  # noqa: F401 - the backend on the test server
 from training_app.models import Job
@@ -168,3 +170,26 @@ def test_every_object_of_a_batch_job_matches_the_kubernetes_schema(inputs, membe
     job = job_create(project=inputs, body=body(maxWorkerCount="3"), user=member())
 
     assert schema_errors(build(spec_from_dict(job.workload.spec))) == []
+
+
+def test_model_name_predicts_with_the_default_version_and_its_framework(inputs, member):
+    model = Model.objects.create(project=inputs, name="iris")
+    version_create(model=model, body=version_body("v1"), user=member())
+    request = body(uri=None, modelName="projects/team-a/models/iris")
+    del request["predictionInput"]["uri"]
+
+    job = job_create(project=inputs, body=request, user=member())
+
+    plan = json.loads(job.workload.spec["groups"][0]["env"]["MLPLATFORM_BATCH_JOB"])
+    assert plan["model"]["uri"] == "gs://demo/models/iris"
+    assert plan["model"]["framework"] == "SCIKIT_LEARN"
+
+
+def test_a_model_of_another_project_is_refused(inputs, jobs):
+    request = body(uri=None, versionName="projects/team-b/models/iris/versions/v1")
+    del request["predictionInput"]["uri"]
+
+    status, error = refusal(jobs, request)
+
+    assert status == 400
+    assert error["details"][0]["fieldViolations"][0]["field"] == "predictionInput.versionName"
