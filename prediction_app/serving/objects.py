@@ -104,7 +104,10 @@ def commit(file: Path, uri: str) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            shutil.copyfile(file, staged)  # the bucket may be on another file system than `file`
+            try:
+                os.replace(file, staged)  # no copy where the bucket shares `file`'s file system
+            except OSError:
+                shutil.copyfile(file, staged)
             os.replace(staged, path)
         elif scheme == "gs":
             trainer._gcs_bucket(bucket).blob(key).upload_from_filename(str(file), retry=trainer._gcs_retry())
@@ -112,4 +115,4 @@ def commit(file: Path, uri: str) -> None:
             trainer._s3_client().upload_file(str(file), bucket, key)
     except Exception as exc:  # OSError, and the stores' own error types
         raise StoreError(f"cannot write {uri}: {trainer._one_line(exc)}") from None
-    file.unlink()
+    file.unlink(missing_ok=True)

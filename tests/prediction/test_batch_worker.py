@@ -24,6 +24,7 @@ from prediction_app.batch_specs import InputFile, split_plan
 from prediction_app.serving import objects
 from prediction_app.serving.batch import PROGRESS_MARK, lines_in
 from tests.prediction.servers import ROOT
+from tests.stores import S3_KEY_ID, S3_SECRET, aws_client, gcs_client, unique_bucket
 
 
 @pytest.fixture
@@ -58,8 +59,9 @@ def plan(buckets: Path, keys: list[str], *, workers: int, data_format: str = "JS
     }
 
 
-def start(buckets: Path, job: dict, index: int) -> subprocess.Popen:
+def start(buckets: Path, job: dict, index: int, **store: str) -> subprocess.Popen:
     env = {
+        **store,
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT),
         "MLPLATFORM_LOCAL_BUCKETS": str(buckets),
@@ -75,8 +77,8 @@ def start(buckets: Path, job: dict, index: int) -> subprocess.Popen:
     )
 
 
-def run(buckets: Path, job: dict, index: int) -> subprocess.CompletedProcess:
-    worker = start(buckets, job, index)
+def run(buckets: Path, job: dict, index: int, **store: str) -> subprocess.CompletedProcess:
+    worker = start(buckets, job, index, **store)
     out, err = worker.communicate(timeout=120)
     return subprocess.CompletedProcess(worker.args, worker.returncode, out, err)
 
@@ -189,3 +191,73 @@ def test_a_model_that_cannot_load_fails_the_worker_with_exit_code_3(buckets):
         .startswith("Bad model detected with error: cannot load model.joblib")
     )
     assert not (buckets / "demo" / "out").exists()
+
+
+def _store_job(scheme: str, bucket: str, size: int) -> dict:
+    runs = split_plan([InputFile(f"{scheme}://{bucket}/in/rows.jsonl", size)], workers=2, data_format="JSON")
+    return {
+        "job_id": "j",
+        "data_format": "JSON",
+        "output_format": "JSON",
+        "output_path": f"{scheme}://{bucket}/out/",
+        "batch_size": 16,
+        "signature_name": "",
+        "model": {"uri": f"{scheme}://{bucket}/models/iris", "framework": "SCIKIT_LEARN"},
+        "total_bytes": size,
+        "splits": [[[s.uri, s.start, s.end] for s in run] for run in runs],
+    }
+
+
+def test_two_workers_read_ranges_of_an_s3_object_and_upload_their_shards(
+    tmp_path, iris_model, s3_endpoint, s3_bucket_factory
+):
+    model, features = iris_model
+    bucket, client = s3_bucket_factory(unique_bucket()), aws_client(s3_endpoint)
+    client.put_object(Bucket=bucket, Key="models/iris/model.joblib", Body=_joblib(tmp_path, model))
+    data = "".join(json.dumps(list(row)) + "\n" for row in features).encode()
+    client.put_object(Bucket=bucket, Key="in/rows.jsonl", Body=data)
+    store = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+    }
+    job = _store_job("s3", bucket, len(data))
+
+    done = [run(tmp_path, job, index, **store) for index in (0, 1)]
+
+    assert [d.returncode for d in done] == [0, 0], done[0].stderr
+    shards = [f"out/prediction.results-0000{i}-of-00002" for i in (0, 1)]
+    lines = [
+        json.loads(line)
+        for key in shards
+        for line in client.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+    ]
+    assert [a["prediction"] for a in lines] == model.predict(features).tolist()
+    assert "already committed" in run(tmp_path, job, 1, **store).stdout
+
+
+def test_two_workers_read_ranges_of_a_gcs_object_and_upload_their_shards(
+    tmp_path, iris_model, gcs_endpoint, gcs_bucket_factory
+):
+    model, features = iris_model
+    bucket = gcs_client(gcs_endpoint).bucket(gcs_bucket_factory(unique_bucket()))
+    bucket.blob("models/iris/model.joblib").upload_from_string(_joblib(tmp_path, model))
+    data = "".join(json.dumps(list(row)) + "\n" for row in features).encode()
+    bucket.blob("in/rows.jsonl").upload_from_string(data)
+    job = _store_job("gs", bucket.name, len(data))
+
+    done = [run(tmp_path, job, index, STORAGE_EMULATOR_HOST=gcs_endpoint) for index in (0, 1)]
+
+    assert [d.returncode for d in done] == [0, 0], done[0].stderr
+    lines = [
+        json.loads(line)
+        for i in (0, 1)
+        for line in bucket.blob(f"out/prediction.results-0000{i}-of-00002").download_as_bytes().splitlines()
+    ]
+    assert [a["prediction"] for a in lines] == model.predict(features).tolist()
+
+
+def _joblib(tmp_path: Path, model) -> bytes:
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    return path.read_bytes()
