@@ -129,6 +129,7 @@ class PredictRoute:
     upstream: Endpoint | None = None
     target: str = ""
     refusal: tuple[ErrorCode, str] | None = None
+    logged: bool = False  # the model's onlinePredictionLogging: each call gets an access log line
 
 
 def predict_route(
@@ -166,7 +167,12 @@ def predict_route(
     upstream = workload_endpoint(workload=workload, role=ROLE, port=where.port)
     if upstream is None:
         return PredictRoute(refusal=(ErrorCode.UNAVAILABLE, f"Version {target.name} has no address yet."))
-    return PredictRoute(version_id=target.pk, upstream=upstream, target=where.predict_route)
+    return PredictRoute(
+        version_id=target.pk,
+        upstream=upstream,
+        target=where.predict_route,
+        logged=row.online_prediction_logging,
+    )
 
 
 def version_serving(version: Version):

@@ -339,3 +339,24 @@ def test_predict_under_uvicorn_goes_through_the_gateway_before_django(
     assert answer.json() == {"predictions": iris_model[0].predict(instances).tolist()}
     assert outsider.status_code == 404
     assert outsider.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_a_model_with_online_prediction_logging_gets_a_line_per_prediction(team, ml, stand_in, caplog):
+    """As AI Platform's onlinePredictionLogging: off by default (the web server's access log leaves
+    predictions out, compute.forwarding.access_log), a line per call where the model asks for it."""
+    for name, logged in (("quiet", False), ("loud", True)):
+        body = {"name": name, "onlinePredictionLogging": logged}
+        ml.projects().models().create(parent="projects/team-a", body=body).execute()
+        ml.projects().models().versions().create(
+            parent=f"projects/team-a/models/{name}", body=version_body()
+        ).execute()
+        run(model=name)
+    instances = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+
+    with caplog.at_level("INFO", logger="mlplatform.prediction.access"):
+        for name in ("quiet", "loud", "loud"):
+            ml.projects().predict(name=f"projects/team-a/models/{name}", body=instances).execute()
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "mlplatform.prediction.access"]
+    assert len(lines) == 2
+    assert all('"POST /v1/projects/team-a/models/loud:predict" 200' in line for line in lines)
