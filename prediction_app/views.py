@@ -187,7 +187,13 @@ def version_try(request: HttpRequest, project: str, model: str, version: str) ->
     body = json.dumps({"instances": instances}).encode()
     path = f"/v1/projects/{project}/models/{model}/versions/{version}:predict"
     answer = run_gateway(request, ("user", request.user), path=path, body=body)
-    payload = json.loads(answer.content or b"{}")
+    try:
+        payload = json.loads(answer.content or b"{}")
+    except ValueError:  # a custom container's (or a proxy's) answer that is not JSON
+        payload = None
+    if not isinstance(payload, dict):
+        text = answer.content.decode("utf-8", "replace").strip()[:300]
+        payload = {"error": f"The version answered {answer.status_code} with no JSON: {text or '(nothing)'}"}
     error = payload.get("error")
     context = {
         "status": answer.status_code,
