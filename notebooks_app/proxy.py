@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import logging
-import time
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -31,7 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.cookie import parse_cookie
 
-from mlplatform.compute.forwarding import Forwarder, refuse, respond
+from mlplatform.compute.forwarding import Forwarder, RouteCache, refuse, respond
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.services import api_token_authenticate
 from notebooks_app.selectors import Route, notebook_route
@@ -45,23 +43,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SETTLING = {"QUEUED", "PROVISIONING", "STARTING", "STOPPING"}  # states the 503 page refreshes in
 
 
-class QuietNotebookTraffic(logging.Filter):
-    """Leaves what the proxy forwarded successfully out of the web server's access log: JupyterLab
-    polls its server every few seconds per open tab, and Jupyter logs its own requests. Refusals
-    and errors (4xx, 5xx) stay; LOG_LEVEL=DEBUG keeps everything."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if not isinstance(args, tuple) or len(args) != 5:  # uvicorn's: client, method, path, version, status
-            return True
-        return not (str(args[2]).startswith(PREFIX) and isinstance(args[4], int) and args[4] < 400)
+def is_proxied_path(path: str) -> bool:
+    return path.startswith(PREFIX)
 
 
 class NotebookProxy:
     """The ASGI app for paths under PREFIX (mlplatform.asgi routes them here)."""
 
     def __init__(self) -> None:
-        self._routes: dict[tuple, tuple[float, Route | None]] = {}
+        self._routes: RouteCache[Route | None] = RouteCache(ttl=ROUTE_TTL, size=ROUTE_CACHE_SIZE)
         self.forwarder = Forwarder()
 
     async def __call__(self, scope, receive, send) -> None:
@@ -85,25 +75,17 @@ class NotebookProxy:
         credential = _credential(headers)
         if credential is None:
             return None, ""
-        key = (*credential, project, name)
-        now = time.monotonic()
-        cached = self._routes.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1], credential[0]
-        route = await sync_to_async(_look_up)(credential, project, name)
-        if route is None or route.upstream is not None:  # a state page must show the next state at once
-            if len(self._routes) >= ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = (now + ROUTE_TTL, route)
+        route = await self._routes.get(
+            (*credential, project, name),
+            lambda: sync_to_async(_look_up)(credential, project, name),
+            # a state page (the notebook not serving yet) must show the next state at once
+            keep=lambda route: route is None or route.upstream is not None,
+        )
         return route, credential[0]
 
     def forget(self, project: str | None = None, name: str | None = None) -> None:
         """Drop the cached routes to one notebook (its server went away), or all of them."""
-        if project is None:
-            self._routes.clear()
-            return
-        for key in [key for key in self._routes if key[2:] == (project, name)]:
-            self._routes.pop(key, None)
+        self._routes.forget(None if project is None else lambda key: key[2:] == (project, name))
 
     # --- HTTP --------------------------------------------------------------------------------
 

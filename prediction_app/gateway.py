@@ -7,8 +7,11 @@ cached ROUTE_TTL seconds (database work happens off the event loop): outsiders g
 Bodies over Google's limit are refused with its words, bodies that are not JSON too; the rest goes
 to the version's replica through compute's forwarder as it came, and the predictor's answer comes
 back as it is: `{"predictions": [...]}`, or a 400 `{"error": "Prediction failed: ..."}`, the body
-AI Platform itself answers for prediction errors. What was served is counted in memory and
-written every FLUSH_SECONDS at most (lastUseTime and a traffic row per version and minute).
+AI Platform itself answers for prediction errors. The web server's access log leaves out the
+predictions served (compute.forwarding.access_log); a model with onlinePredictionLogging on gets a
+line for each in the `mlplatform.prediction.access` log, as AI Platform's. What was served is
+counted in memory and written every FLUSH_SECONDS at most (lastUseTime and a traffic row per
+version and minute).
 
 Django serves the same routes (gcp_apis.PredictApi) by running this app, for WSGI servers and
 tests; uvicorn (mlplatform.asgi) sends them here first.
@@ -17,6 +20,7 @@ tests; uvicorn (mlplatform.asgi) sends them here first.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +30,7 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
-from mlplatform.compute.forwarding import Forwarder, respond
+from mlplatform.compute.forwarding import Forwarder, RouteCache, respond
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.services import api_token_authenticate
 from mlplatform.gcp.errors import google_error_body
@@ -42,6 +46,8 @@ FLUSH_SECONDS = 10.0
 NOT_TOWARD_PREDICTOR = frozenset({b"authorization", b"cookie"})
 JSON = [(b"content-type", b"application/json")]
 
+access_log = logging.getLogger("mlplatform.prediction.access")
+
 Send = Callable[[dict], Awaitable[None]]
 
 
@@ -53,7 +59,7 @@ class PredictGateway:
     """The ASGI app for `:predict` paths (is_predict_path)."""
 
     def __init__(self) -> None:
-        self._routes: dict[tuple, tuple[float, PredictRoute | None]] = {}
+        self._routes: RouteCache[PredictRoute | None] = RouteCache(ttl=ROUTE_TTL, size=ROUTE_CACHE_SIZE)
         self._uses: dict[int, list] = {}  # version id -> [last use, requests, errors, milliseconds]
         self._flushed = time.monotonic()
         self.forwarder = Forwarder()
@@ -114,28 +120,27 @@ class PredictGateway:
             drop=NOT_TOWARD_PREDICTOR,
             unreachable=unreachable,
         )
-        await self._count(route.version_id, status[0], (time.monotonic() - started) * 1000, in_request)
+        milliseconds = (time.monotonic() - started) * 1000
+        if route.logged:
+            client = scope.get("client") or ("", 0)
+            access_log.info('%s "POST %s" %d %.1f ms', client[0], scope["path"], status[0], milliseconds)
+        await self._count(route.version_id, status[0], milliseconds, in_request)
 
     # --- who may call, and where it goes -----------------------------------------------------------
 
     async def _route(
         self, credential, project: str, model: str, version: str | None, in_request: bool
     ) -> PredictRoute | None:
-        key = (credential[0], _key(credential[1]), project, model, version)
-        now = time.monotonic()
-        cached = self._routes.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        route = await sync_to_async(_look_up)(credential, project, model, version, in_request)
-        if route is None or route.refusal is None or route.refusal[0] == ErrorCode.PERMISSION_DENIED:
-            if len(self._routes) >= ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = (now + ROUTE_TTL, route)
-        return route
+        return await self._routes.get(
+            (credential[0], _key(credential[1]), project, model, version),
+            lambda: sync_to_async(_look_up)(credential, project, model, version, in_request),
+            keep=_trusted,
+            renew=not in_request,
+        )
 
     def forget(self) -> None:
         """Drop every cached route (a server went away, or a test changed who may call)."""
-        self._routes.clear()
+        self._routes.forget()
 
     # --- use ------------------------------------------------------------------------------------------
 
@@ -157,6 +162,12 @@ class PredictGateway:
     async def close(self) -> None:
         await self.flush()
         await self.forwarder.close()
+
+
+def _trusted(route: PredictRoute | None) -> bool:
+    """Answers kept for ROUTE_TTL: who may call and where it goes; a version not serving yet is
+    looked up again on the next call."""
+    return route is None or route.refusal is None or route.refusal[0] == ErrorCode.PERMISSION_DENIED
 
 
 # --- in a worker thread ---------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
 from mlplatform.gcp.filtering import field, map_field, parse_filter
+from mlplatform.quotas.models import MachineType
+from mlplatform.quotas.selectors import Machine, machine_types
 from prediction_app.models import Model, Version
 from prediction_app.specs import ROLE, serving
 
@@ -129,6 +131,7 @@ class PredictRoute:
     upstream: Endpoint | None = None
     target: str = ""
     refusal: tuple[ErrorCode, str] | None = None
+    logged: bool = False  # the model's onlinePredictionLogging: each call gets an access log line
 
 
 def predict_route(
@@ -166,7 +169,12 @@ def predict_route(
     upstream = workload_endpoint(workload=workload, role=ROLE, port=where.port)
     if upstream is None:
         return PredictRoute(refusal=(ErrorCode.UNAVAILABLE, f"Version {target.name} has no address yet."))
-    return PredictRoute(version_id=target.pk, upstream=upstream, target=where.predict_route)
+    return PredictRoute(
+        version_id=target.pk,
+        upstream=upstream,
+        target=where.predict_route,
+        logged=row.online_prediction_logging,
+    )
 
 
 def version_serving(version: Version):
@@ -181,3 +189,12 @@ def version_serving(version: Version):
         predict=routes.get("predict", ""),
         health=routes.get("health", ""),
     )
+
+
+# AI Platform Prediction serves on its mls1 types and Compute Engine ones, not on training's others.
+SERVING_KINDS = (MachineType.Kind.PREDICTION, MachineType.Kind.COMPUTE_ENGINE)
+
+
+def serving_machines() -> dict[str, Machine]:
+    """The catalog's machine types a version may name, by name."""
+    return {name: m for name, m in sorted(machine_types().items()) if m.kind in SERVING_KINDS}

@@ -445,10 +445,8 @@ def _resources(request: VersionInput) -> Resources:
     field = f"{V}.machineType"
     if machine is None and not request.machine_type:
         shape = DEFAULT_SHAPE
-    elif machine is None or machine.kind == MachineType.Kind.SCALE_TIER:
-        offered = ", ".join(
-            sorted(m.name for m in machine_types().values() if m.kind == MachineType.Kind.COMPUTE_ENGINE)
-        )
+    elif machine is None or machine.kind not in selectors.SERVING_KINDS:
+        offered = ", ".join(selectors.serving_machines())
         raise ApplicationError(f"'{name}' is not a machine type offered here ({offered}).", field=field)
     else:
         shape = Resources(

@@ -19,8 +19,6 @@ from mlplatform.compute.selectors import workload_log_tail
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.views import project_for_view
-from mlplatform.quotas.models import MachineType
-from mlplatform.quotas.selectors import machine_types
 from prediction_app import selectors, services
 from prediction_app.bodies import version_json
 from prediction_app.gcp_apis import run_gateway
@@ -108,9 +106,7 @@ def version_new(request: HttpRequest, project: str, model: str) -> HttpResponse:
         "form": form,
         "error": error,
         "frameworks": sorted(FRAMEWORKS),
-        "machines": sorted(
-            name for name, m in machine_types().items() if m.kind == MachineType.Kind.COMPUTE_ENGINE
-        ),
+        "machines": list(selectors.serving_machines()),
     }
     return render(request, "prediction/version_form.html", context, status=400 if error else 200)
 
@@ -191,7 +187,13 @@ def version_try(request: HttpRequest, project: str, model: str, version: str) ->
     body = json.dumps({"instances": instances}).encode()
     path = f"/v1/projects/{project}/models/{model}/versions/{version}:predict"
     answer = run_gateway(request, ("user", request.user), path=path, body=body)
-    payload = json.loads(answer.content or b"{}")
+    try:
+        payload = json.loads(answer.content or b"{}")
+    except ValueError:  # a custom container's (or a proxy's) answer that is not JSON
+        payload = None
+    if not isinstance(payload, dict):
+        text = answer.content.decode("utf-8", "replace").strip()[:300]
+        payload = {"error": f"The version answered {answer.status_code} with no JSON: {text or '(nothing)'}"}
     error = payload.get("error")
     context = {
         "status": answer.status_code,

@@ -1,6 +1,6 @@
-"""Servers the tests run in a thread of their own: an aiohttp app in its own event loop (a
-workload's server, a JupyterLab stand-in) and uvicorn serving an ASGI app (the console, a front
-that forwards). Each is stopped when its block ends, failed test or not."""
+"""Servers the tests run in a thread of their own: a stdlib http.server (a stand-in), an aiohttp
+app in its own event loop (a workload's server, a JupyterLab stand-in) and uvicorn serving an ASGI
+app (the console, a front that forwards). Each is stopped when its block ends, failed test or not."""
 
 from __future__ import annotations
 
@@ -9,11 +9,24 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 
 import uvicorn
 from aiohttp import web
 
 START_SECONDS = 20
+
+
+@contextmanager
+def http_serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """`server` (bound already) serving in a thread; yields its http:// URL."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager

@@ -64,7 +64,8 @@ MAX_RETRIES = 10
 WHOLE = re.compile(r"[0-9]{1,18}")  # an int64 that is not negative, as a string
 EXIT_CODES = re.compile(r"[0-9]{1,3}(-[0-9]{1,3})*")
 CHIEF_SINCE = (2, 1)  # runtime versions from 2.1 name the master "chief" in TF_CONFIG
-SCALE_TIER, LEGACY = "scale_tier", "legacy"  # quotas.MachineType.Kind values
+SCALE_TIER, LEGACY, PREDICTION = "scale_tier", "legacy", "prediction"  # quotas.MachineType.Kind values
+NOT_FOR_TRAINING = (SCALE_TIER, PREDICTION)  # a tier is scaleTier's; mls1 types serve predictions only
 
 LABEL_RETRIES = "mlplatform-retries"
 LABEL_FAIL_FAST = "mlplatform-fail-fast-exit-codes"
@@ -130,8 +131,10 @@ def _machine_resources(replica: Replicas, catalog: Catalog) -> Resources:
     built with); a legacy type brings its own."""
     name = replica.machine_type
     machine = catalog.machines.get(name)
-    if machine is None or machine.kind == SCALE_TIER:
-        offered = ", ".join(m.name for m in catalog.machines.values() if m.kind != SCALE_TIER)
+    if machine is None or machine.kind in (SCALE_TIER, PREDICTION):
+        offered = ", ".join(
+            m.name for m in catalog.machines.values() if m.kind not in (SCALE_TIER, PREDICTION)
+        )
         raise ApplicationError(
             f"'{name}' is not a machine type offered here ({offered}).", field=f"{replica.path}Type"
         )

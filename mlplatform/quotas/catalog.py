@@ -31,11 +31,11 @@ ACCELERATORS = {
 
 def machine_types():
     """(name, kind, vCPUs, GiB, flavor, GPUs, workers, parameter servers, description)"""
-    for n in (4, 8, 16, 32, 64, 96):
+    for n in (2, 4, 8, 16, 32, 64, 96):
         yield f"n1-standard-{n}", "compute_engine", n, D("3.75") * n, "cpu", 0, 0, 0, ""
     for n in (2, 4, 8, 16, 32, 64, 96):
         yield f"n1-highmem-{n}", "compute_engine", n, D("6.5") * n, "cpu", 0, 0, 0, ""
-    for n in (16, 32, 64, 96):
+    for n in (2, 4, 8, 16, 32, 64, 96):
         yield f"n1-highcpu-{n}", "compute_engine", n, D("0.9") * n, "cpu", 0, 0, 0, ""
     for g in (1, 2, 4, 8):
         yield f"a2-highgpu-{g}g", "compute_engine", 12 * g, 85 * g, "nvidia-a100-40gb", g, 0, 0, ""
@@ -44,6 +44,9 @@ def machine_types():
     yield "a2-megagpu-16g", "compute_engine", 96, 1360, "nvidia-a100-40gb", 16, 0, 0, ""
     for n, gpus in ((4, 1), (8, 1), (16, 1), (32, 1), (24, 2), (48, 4), (96, 8)):
         yield f"g2-standard-{n}", "compute_engine", n, 4 * n, "nvidia-l4", gpus, 0, 0, ""
+    # AI Platform Prediction's own (legacy, MLS1) types; a version that names none gets mls1-c1-m2.
+    yield "mls1-c1-m2", "prediction", 1, 2, "cpu", 0, 0, 0, "Online prediction only."
+    yield "mls1-c4-m2", "prediction", 4, 2, "cpu", 0, 0, 0, "Online prediction only."
     legacy_note = "K80 and P100 are retired: served by T4."
     yield "standard", "legacy", 4, 15, "cpu", 0, 0, 0, ""
     yield "large_model", "legacy", 8, 52, "cpu", 0, 0, 0, ""
@@ -111,15 +114,28 @@ def seed_catalog(Flavor, AcceleratorType, MachineType) -> None:  # noqa: N803 - 
         )
     for name, flavor in ACCELERATORS.items():
         AcceleratorType.objects.create(name=name, flavor=flavors[flavor])
+    add_machine_types(Flavor, MachineType)
+
+
+def add_machine_types(Flavor, MachineType, names=None) -> None:  # noqa: N803 - model classes
+    """Create those of the catalog's machine types (or of `names`) that are missing: all of them on
+    a fresh install, a later migration's additions on one seeded before them; what an admin
+    changed stays as it is."""
+    flavors = {flavor.name: flavor for flavor in Flavor.objects.all()}
     for name, kind, vcpus, memory, flavor, gpus, workers, ps, description in machine_types():
-        MachineType.objects.create(
-            name=name,
-            kind=kind,
-            vcpus=vcpus,
-            memory_gib=memory,
-            flavor=flavors[flavor],
-            gpu_count=gpus,
-            worker_count=workers,
-            parameter_server_count=ps,
-            description=description,
-        )
+        if (
+            (names is None or name in names)
+            and flavor in flavors
+            and not MachineType.objects.filter(name=name).exists()
+        ):
+            MachineType.objects.create(
+                name=name,
+                kind=kind,
+                vcpus=vcpus,
+                memory_gib=memory,
+                flavor=flavors[flavor],
+                gpu_count=gpus,
+                worker_count=workers,
+                parameter_server_count=ps,
+                description=description,
+            )

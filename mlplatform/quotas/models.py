@@ -97,6 +97,7 @@ class MachineType(models.Model):
         COMPUTE_ENGINE = "compute_engine", "Compute Engine type"
         LEGACY = "legacy", "Legacy AI Platform type"
         SCALE_TIER = "scale_tier", "Scale tier"
+        PREDICTION = "prediction", "AI Platform Prediction type (mls1)"
 
     name = models.CharField(max_length=64, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -7,6 +7,8 @@ inputs of several requests, so `predict` must answer one prediction per instance
 
 from __future__ import annotations
 
+import base64
+import binascii
 import importlib
 import pickle
 import sys
@@ -99,6 +101,9 @@ class SavedModel(Model):
 
     def keywords(self, body: dict) -> dict:
         return {"signature_name": body["signature_name"]} if body.get("signature_name") else {}
+
+    def inputs(self, instances: list) -> list:
+        return decode_b64(instances)
 
     def predict(self, inputs: list, signature_name: str = DEFAULT_SIGNATURE, **keywords) -> Any:
         signature = self.loaded.signatures.get(signature_name)
@@ -243,6 +248,24 @@ def _unpickle(path: Path):
         ) from None
     except Exception as exc:  # unpickling runs whatever the file says: any error means a bad file
         raise ModelError(f"cannot load {path.name}: {reason(exc)}") from None
+
+
+def decode_b64(value: Any) -> Any:
+    """AI Platform's binary values: `{"b64": "..."}` anywhere in an instance (an image, a
+    serialized tf.Example) becomes the bytes it encodes; everything else stays as it is."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "b64" in value:
+            encoded = value["b64"]
+            if not isinstance(encoded, str):
+                raise PredictionError(f'"b64" must be a base64 string, not {type(encoded).__name__}')
+            try:
+                return base64.b64decode(encoded, validate=True)
+            except binascii.Error as exc:
+                raise PredictionError(f'"b64" is not valid base64: {exc}') from None
+        return {name: decode_b64(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [decode_b64(item) for item in value]
+    return value
 
 
 def _array(instances: list, dtype=None) -> np.ndarray:

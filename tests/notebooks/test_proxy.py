@@ -8,12 +8,12 @@ import json
 import logging
 
 from aiohttp import web
+from uvicorn.protocols.utils import get_path_with_query_string
 
 from mlplatform.compute.backends.base import Endpoint
 from notebooks_app.proxy import (
     NOT_TOWARD_JUPYTER,
     NotebookProxy,
-    QuietNotebookTraffic,
     _credential,
     _cross_site,
     _headers,
@@ -144,14 +144,19 @@ def test_repeated_headers_are_joined_as_http_allows():
 
 
 def access(path: str, status: int) -> logging.LogRecord:
-    args = ("127.0.0.1:50000", "GET", path, "1.1", status)
+    """uvicorn's access log record for a request to `path` (its query string after a ?)."""
+    path, _, query = path.partition("?")
+    logged = get_path_with_query_string({"path": path, "query_string": query.encode()})
+    args = ("127.0.0.1:50000", "GET", logged, "1.1", status)
     return logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
 
 
-def test_the_access_log_keeps_the_consoles_requests_and_the_proxys_refusals_not_jupyterlabs_polling():
-    quiet = QuietNotebookTraffic()
+def test_the_access_log_keeps_the_consoles_requests_and_the_refusals_not_polling_or_predictions():
+    from mlplatform.asgi import quiet_access_log as quiet  # sets up the ASGI application
 
     assert not quiet.filter(access("/notebooks/team-a/lab/api/kernels?1700000000", 200))
+    assert not quiet.filter(access("/v1/projects/team-a/models/m/versions/v1:predict", 200))
+    assert quiet.filter(access("/v1/projects/team-a/models/m:predict", 400))
     assert quiet.filter(access("/notebooks/team-a/lab/api/kernels", 404))
     assert quiet.filter(access("/notebooks/team-a/lab/lab", 503))
     assert quiet.filter(access("/api/projects/team-a/notebooks/", 200))

@@ -6,7 +6,6 @@ facade tests that need no process of their own, a stand-in that answers as the p
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from mlplatform.compute import backends
 from mlplatform.compute.values import Endpoint
 from mlplatform.storage.services import storage_connection_create
+from tests.background import http_serving
 from tests.factories import quota
 from tests.prediction.servers import ROUTINE_CLASS, Served, start, wheel
 
@@ -152,15 +152,11 @@ class _StandIn(BaseHTTPRequestHandler):
 @pytest.fixture
 def stand_in(iris_model, monkeypatch) -> Iterator[str]:
     """A predictor stand-in serving the iris model; every version's replica is reached there."""
-    handler = type("Handler", (_StandIn,), {"model": iris_model[0]})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setattr("prediction_app.selectors.workload_endpoint", lambda **kwargs: Endpoint(url=url))
     from prediction_app.gateway import predict_gateway
 
-    predict_gateway.forget()
-    yield url
-    server.shutdown()
+    handler = type("Handler", (_StandIn,), {"model": iris_model[0]})
+    with http_serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        monkeypatch.setattr("prediction_app.selectors.workload_endpoint", lambda **kwargs: Endpoint(url=url))
+        predict_gateway.forget()
+        yield url
     predict_gateway.forget()

@@ -26,19 +26,25 @@ class Scaler:
     """Multiplies each instance by the model's factor (and the request's `scale`); says how many
     instances its predict call was given, so that tests see the batches."""
 
-    def __init__(self, factor):
+    def __init__(self, factor, model_dir):
         self.factor = factor
+        self.model_dir = model_dir
 
     @classmethod
     def from_path(cls, model_dir):
         while os.path.exists(os.path.join(model_dir, "hold")):  # the tests release it
             time.sleep(0.05)
         with open(os.path.join(model_dir, "factor.json")) as file:
-            return cls(json.load(file)["factor"])
+            return cls(json.load(file)["factor"], model_dir)
 
     def predict(self, instances, **kwargs):
         if "boom" in instances:
             raise ValueError("boom is not a number")
+        if "wait" in instances:  # a slow call: until the test removes predict-hold
+            open(os.path.join(self.model_dir, "predicting"), "w").close()
+            while os.path.exists(os.path.join(self.model_dir, "predict-hold")):
+                time.sleep(0.05)
+            instances = [1 for _ in instances]
         scale = kwargs.get("scale", 1)
         return [[x * self.factor * scale, len(instances), sorted(kwargs)] for x in instances]
 

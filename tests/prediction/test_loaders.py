@@ -114,3 +114,33 @@ def test_a_saved_model_answers_its_serving_signature(predictor, tmp_path):
     served = predictor(folder)
     assert served.predict([[1, 2], [3, 4.5]]) == [[2, 4], [6, 9]]
     assert served.predict([{"x": [1, 1]}]) == [[2, 2]]
+
+
+@pytest.mark.skipif(not HAS_TENSORFLOW, reason="TensorFlow is not installed (it is not in requirements.lock)")
+def test_a_saved_model_gets_b64_values_as_bytes(predictor, tmp_path):
+    import tensorflow as tf  # only where it is installed
+
+    class Measure(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        def serve(self, image_bytes):
+            return {"length": tf.strings.length(image_bytes)}
+
+    module = Measure()
+    folder = tmp_path / "saved"
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    served = predictor(folder)
+    assert served.predict([{"b64": "AAEC"}, {"b64": "/w=="}]) == [3, 1]
+
+
+def test_b64_values_anywhere_in_an_instance_become_bytes_and_bad_ones_are_refused():
+    """AI Platform's encoding of binary inputs (for TensorFlow models; the SavedModel test above
+    runs it through a real model where TensorFlow is installed)."""
+    from prediction_app.serving.models import PredictionError, decode_b64
+
+    instances = [{"image": {"b64": "AAEC"}, "key": 1}, [{"b64": "/w=="}, 2.5]]
+
+    assert decode_b64(instances) == [{"image": b"\x00\x01\x02", "key": 1}, [b"\xff", 2.5]]
+    assert decode_b64([{"b64": "x", "other": 1}]) == [{"b64": "x", "other": 1}]  # not a b64 value
+    for bad in ({"b64": "not base64!"}, {"b64": 7}):
+        with pytest.raises(PredictionError, match="b64"):
+            decode_b64([bad])

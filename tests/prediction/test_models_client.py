@@ -203,6 +203,22 @@ def test_autoscaling_is_admitted_for_max_nodes_and_a_patch_of_min_nodes_replaces
     assert ml.projects().operations().get(name=operation["name"]).execute()["done"] is True
 
 
+def test_a_version_is_admitted_for_its_prediction_machine_type(team, ml):
+    ml.projects().models().create(parent="projects/team-a", body={"name": "iris"}).execute()
+    for name, machine in (("v1", None), ("v2", "mls1-c4-m2")):
+        body = version_body(name, **({"machineType": machine} if machine else {}))
+        ml.projects().models().versions().create(parent="projects/team-a/models/iris", body=body).execute()
+
+    shapes = {
+        version.name: [(r.cpu, r.memory_gib) for r in version.workload.requests.all()]
+        for version in Version.objects.select_related("workload")
+    }
+    got = ml.projects().models().versions().get(name="projects/team-a/models/iris/versions/v2").execute()
+
+    assert shapes == {"v1": [(1, 2)], "v2": [(4, 2)]}  # mls1-c1-m2 by default, as AI Platform's
+    assert got["machineType"] == "mls1-c4-m2"
+
+
 def test_a_duplicate_model_is_already_exists(team, ml):
     ml.projects().models().create(parent="projects/team-a", body={"name": "iris"}).execute()
     with pytest.raises(HttpError) as caught:
@@ -234,6 +250,7 @@ def test_bad_model_names_are_refused(team, ml, name):
             "maxNodes",
         ),
         (version_body(machineType="n9-giant"), "version.machineType", "not a machine type"),
+        (version_body(machineType="complex_model_m"), "version.machineType", "mls1-c4-m2"),  # training's
         (
             version_body(machineType="n1-standard-4", acceleratorConfig={"type": "TPU_V9", "count": 1}),
             "version.acceleratorConfig.type",
@@ -339,3 +356,24 @@ def test_predict_under_uvicorn_goes_through_the_gateway_before_django(
     assert answer.json() == {"predictions": iris_model[0].predict(instances).tolist()}
     assert outsider.status_code == 404
     assert outsider.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_a_model_with_online_prediction_logging_gets_a_line_per_prediction(team, ml, stand_in, caplog):
+    """As AI Platform's onlinePredictionLogging: off by default (the web server's access log leaves
+    predictions out, compute.forwarding.access_log), a line per call where the model asks for it."""
+    for name, logged in (("quiet", False), ("loud", True)):
+        body = {"name": name, "onlinePredictionLogging": logged}
+        ml.projects().models().create(parent="projects/team-a", body=body).execute()
+        ml.projects().models().versions().create(
+            parent=f"projects/team-a/models/{name}", body=version_body()
+        ).execute()
+        run(model=name)
+    instances = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+
+    with caplog.at_level("INFO", logger="mlplatform.prediction.access"):
+        for name in ("quiet", "loud", "loud"):
+            ml.projects().predict(name=f"projects/team-a/models/{name}", body=instances).execute()
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "mlplatform.prediction.access"]
+    assert len(lines) == 2
+    assert all('"POST /v1/projects/team-a/models/loud:predict" 200' in line for line in lines)

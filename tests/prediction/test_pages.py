@@ -59,6 +59,62 @@ def test_create_a_model_and_a_version_from_the_pages_and_try_it(team, signed_in,
     assert b"Prediction failed" in wrong_shape.content
 
 
+def test_a_polled_version_page_follows_which_version_is_the_default(team, signed_in):
+    signed_in.post(PAGES, {"name": "iris"})
+    for name in ("v1", "v2"):
+        signed_in.post(
+            f"{PAGES}iris/new/",
+            {"name": name, "deploymentUri": "gs://demo/models/iris/", "scaling": "manual", "nodes": "1"},
+        )
+    before = signed_in.get(f"{PAGES}iris/v1/?fragment=status").content.decode()
+
+    services.version_set_default(version=Version.objects.get(name="v2"))  # e.g. through the API
+    after = signed_in.get(f"{PAGES}iris/v1/?fragment=status").content.decode()
+
+    assert 'id="version-header" hx-swap-oob="true"' in before
+    assert "default</span>" in before
+    assert "Make default" not in before
+    assert "default</span>" not in after
+    assert "Make default" in after
+
+
+def test_try_it_shows_an_answer_that_is_not_json_as_it_came(team, signed_in, monkeypatch):
+    """A custom container (or a proxy in front of it) may answer plain text: the box says so."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlplatform.compute.values import Endpoint
+    from prediction_app.gateway import predict_gateway
+    from tests.background import http_serving
+
+    class PlainText(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(502)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b"Bad Gateway")
+
+        def log_message(self, *args):
+            pass
+
+    signed_in.post(PAGES, {"name": "iris"})
+    signed_in.post(
+        f"{PAGES}iris/new/",
+        {"name": "v1", "deploymentUri": "gs://demo/models/iris/", "scaling": "manual", "nodes": "1"},
+    )
+    Workload.objects.update(state=Workload.State.RUNNING, backend="local")
+    services.versions_sync()
+    with http_serving(ThreadingHTTPServer(("127.0.0.1", 0), PlainText)) as url:
+        monkeypatch.setattr("prediction_app.selectors.workload_endpoint", lambda **kwargs: Endpoint(url=url))
+        predict_gateway.forget()
+        tried = signed_in.post(f"{PAGES}iris/v1/try/", {"instances": "[[5.1, 3.5, 1.4, 0.2]]"})
+    predict_gateway.forget()
+
+    assert tried.status_code == 200
+    assert b"The version answered 502 with no JSON: Bad Gateway" in tried.content
+
+
 def test_viewers_see_versions_but_cannot_change_or_try_them(team, client, member, stand_in):
     services.model_create(project=team, body={"name": "iris"}, user=None)
     client.force_login(member(Role.VIEWER, "vera"))

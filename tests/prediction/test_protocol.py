@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import orjson
 
 
@@ -56,3 +58,23 @@ def test_the_model_raising_is_a_400(routine_predictor):
     served = routine_predictor()  # it raises for "boom"
     answer = served.post({"instances": [1, "boom"]})
     assert (answer.status_code, answer.json()) == (400, {"error": "Prediction failed: boom is not a number"})
+
+
+def test_a_slow_predict_call_leaves_health_checks_answering(routine_predictor, routine_folder):
+    """Quick calls run on the event loop (a thread hand-off would cost more), a size of request
+    not seen yet runs in a thread: while it is predicting, the server still answers."""
+    served = routine_predictor()
+    for _ in range(5):
+        assert served.predict([2]) == [[6, 1, []]]  # quick: one instance, on the event loop
+    (routine_folder / "predict-hold").write_text("")
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(served.post, {"instances": ["wait", "wait"]})  # two instances: not seen yet
+        while not (routine_folder / "predicting").exists():  # the server is in the slow call
+            time.sleep(0.01)
+        health = httpx.get(served.url + "/health", timeout=10)
+        quick = served.predict([3])
+        answered_meanwhile = not slow.done()
+        (routine_folder / "predict-hold").unlink()
+
+        assert (health.status_code, quick, answered_meanwhile) == (200, [[9, 1, []]], True)
+        assert slow.result().json() == {"predictions": [[3, 2, []], [3, 2, []]]}

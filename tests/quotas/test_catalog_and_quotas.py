@@ -26,12 +26,27 @@ def admin_client(db) -> Client:
         ("standard_gpu", 8, "nvidia-tesla-t4", 1),
         ("complex_model_m", 16, "cpu", 0),
         ("BASIC_GPU", 8, "nvidia-tesla-t4", 1),
+        ("mls1-c1-m2", 1, "cpu", 0),
+        ("n1-highcpu-2", 2, "cpu", 0),
     ],
 )
 def test_the_catalog_knows_ai_platform_machine_names(db, name, vcpus, flavor, gpus):
     machine = MachineType.objects.get(name=name)
 
     assert (machine.vcpus, machine.flavor.name, machine.gpu_count) == (vcpus, flavor, gpus)
+
+
+def test_machine_types_added_later_reach_installs_seeded_before_and_leave_admins_edits(db):
+    from mlplatform.quotas.catalog import add_machine_types
+    from mlplatform.quotas.models import Flavor
+
+    MachineType.objects.filter(name="mls1-c4-m2").delete()  # as on an install seeded before it
+    MachineType.objects.filter(name="mls1-c1-m2").update(vcpus=2)  # an admin's edit
+
+    add_machine_types(Flavor, MachineType, ("mls1-c1-m2", "mls1-c4-m2"))
+
+    assert MachineType.objects.get(name="mls1-c4-m2").kind == MachineType.Kind.PREDICTION
+    assert MachineType.objects.get(name="mls1-c1-m2").vcpus == 2
 
 
 def test_scale_tiers_describe_their_cluster(db):

@@ -387,6 +387,7 @@ def test_workload_names_are_dns_labels_derived_from_the_job_id(job_id, name):
             "trainingInput.workerCount",
         ),
         ({"scaleTier": "BASIC", "workerCount": "2"}, "trainingInput.workerCount"),
+        ({"scaleTier": "CUSTOM", "masterType": "mls1-c4-m2"}, "trainingInput.masterType"),  # serving only
         ({"scaleTier": "STANDARD_1", "masterType": "n1-standard-4"}, "trainingInput.masterType"),
         (
             {"masterConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_TESLA_T4"}}},
