@@ -251,7 +251,7 @@ def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
         finished_at=finished.create_time,
         gpu_hours=1.25,
     )
-    page.get_by_role("link", name="Training", exact=True).first.click()
+    page.get_by_role("link", name="Jobs", exact=True).first.click()
     page.locator("tr[data-job='mnist_browser']").wait_for()
     assert "master-0 exited with code 2" in page.locator("tr[data-job='resnet_sweep_3']").inner_text()
     _shot(page, "training-jobs")
