@@ -39,6 +39,7 @@ def test_it_copies_every_project_module_the_server_imports():
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0].endswith("_app"):
                 imported.add(node.module)
     assert imported == {
+        "prediction_app.serving",  # the batch worker's `from prediction_app.serving import objects`
         "prediction_app.serving.app",
         "prediction_app.serving.batching",
         "prediction_app.serving.models",
