@@ -58,17 +58,17 @@ def read_from(uri: str, start: int) -> Iterator[bytes]:
                 while chunk := file.read(CHUNK_BYTES):
                     yield chunk
         elif scheme == "gs":
-            with trainer._gcs_bucket(bucket).blob(key).open("rb", chunk_size=CHUNK_BYTES) as file:
+            with trainer.gcs_bucket(bucket).blob(key).open("rb", chunk_size=CHUNK_BYTES) as file:
                 file.seek(start)
                 while chunk := file.read(CHUNK_BYTES):
                     yield chunk
         else:
-            body = trainer._s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-")["Body"]
+            body = trainer.s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-")["Body"]
             yield from body.iter_chunks(CHUNK_BYTES)
     except (OSError, ImportError) as exc:
         raise StoreError(f"cannot read {uri}: {exc}") from None
     except Exception as exc:  # the stores' own error types: imported lazily, so not nameable here
-        raise StoreError(f"cannot read {uri}: {trainer._one_line(exc)}") from None
+        raise StoreError(f"cannot read {uri}: {trainer.one_line(exc)}") from None
 
 
 def local_copy(uri: str, folder: Path) -> Path:
@@ -89,11 +89,11 @@ def exists(uri: str) -> bool:
         return path.is_file()
     try:
         if scheme == "gs":
-            return trainer._gcs_bucket(bucket).blob(key).exists(retry=trainer._gcs_retry())
-        listed = trainer._s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+            return trainer.gcs_bucket(bucket).blob(key).exists(retry=trainer.gcs_retry())
+        listed = trainer.s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
         return any(item["Key"] == key for item in listed.get("Contents", []))
     except Exception as exc:  # the stores' own error types
-        raise StoreError(f"cannot look for {uri}: {trainer._one_line(exc)}") from None
+        raise StoreError(f"cannot look for {uri}: {trainer.one_line(exc)}") from None
 
 
 def commit(file: Path, uri: str) -> None:
@@ -110,9 +110,9 @@ def commit(file: Path, uri: str) -> None:
                 shutil.copyfile(file, staged)
             os.replace(staged, path)
         elif scheme == "gs":
-            trainer._gcs_bucket(bucket).blob(key).upload_from_filename(str(file), retry=trainer._gcs_retry())
+            trainer.gcs_bucket(bucket).blob(key).upload_from_filename(str(file), retry=trainer.gcs_retry())
         else:
-            trainer._s3_client().upload_file(str(file), bucket, key)
+            trainer.s3_client().upload_file(str(file), bucket, key)
     except Exception as exc:  # OSError, and the stores' own error types
-        raise StoreError(f"cannot write {uri}: {trainer._one_line(exc)}") from None
+        raise StoreError(f"cannot write {uri}: {trainer.one_line(exc)}") from None
     file.unlink(missing_ok=True)

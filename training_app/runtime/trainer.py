@@ -232,7 +232,7 @@ def _store_errors(uri: str):
     except ImportError as exc:
         raise RunnerError(f"cannot fetch {uri}: this Python lacks {exc.name}", EXIT_NO_PACKAGE) from None
     except Exception as exc:  # the store's own error types: imported lazily, so not nameable here
-        raise RunnerError(f"cannot fetch {uri}: {_one_line(exc)}", EXIT_NO_PACKAGE) from None
+        raise RunnerError(f"cannot fetch {uri}: {one_line(exc)}", EXIT_NO_PACKAGE) from None
 
 
 def _local_object(uri: str, bucket_dir: Path, key: str) -> Path:
@@ -243,7 +243,7 @@ def _local_object(uri: str, bucket_dir: Path, key: str) -> Path:
     return path
 
 
-def _gcs_bucket(bucket: str):
+def gcs_bucket(bucket: str):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
@@ -261,7 +261,7 @@ def _gcs_bucket(bucket: str):
     return client.bucket(bucket)
 
 
-def _gcs_retry():
+def gcs_retry():
     from google.cloud.storage.retry import DEFAULT_RETRY
 
     # The library's default retries for two minutes; a missing network should fail sooner.
@@ -269,14 +269,14 @@ def _gcs_retry():
 
 
 def _download_gcs(bucket: str, key: str, target: Path) -> None:
-    _gcs_bucket(bucket).blob(key).download_to_filename(str(target), retry=_gcs_retry())
+    gcs_bucket(bucket).blob(key).download_to_filename(str(target), retry=gcs_retry())
 
 
 def _list_gcs(bucket: str, prefix: str) -> list[str]:
-    return [blob.name for blob in _gcs_bucket(bucket).list_blobs(prefix=prefix, retry=_gcs_retry())]
+    return [blob.name for blob in gcs_bucket(bucket).list_blobs(prefix=prefix, retry=gcs_retry())]
 
 
-def _s3_client():
+def s3_client():
     import boto3
     from botocore.config import Config
 
@@ -291,11 +291,11 @@ def _s3_client():
 
 
 def _download_s3(bucket: str, key: str, target: Path) -> None:
-    _s3_client().download_file(bucket, key, str(target))
+    s3_client().download_file(bucket, key, str(target))
 
 
 def _list_s3(bucket: str, prefix: str) -> list[str]:
-    pages = _s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
@@ -393,7 +393,7 @@ def _work_dir() -> Path:
     )
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
