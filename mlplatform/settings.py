@@ -109,7 +109,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    # Under ASGI every request runs in a thread of its own, and a persistent connection stays behind
+    # with it: a burst of requests left one idle connection each (`too many clients`). A pool bounds
+    # them: a request waits up to DATABASE_POOL_TIMEOUT seconds for one of DATABASE_POOL_SIZE.
+    # DATABASE_POOL_SIZE=0 turns the pool off (for a pooler such as PgBouncer in front).
+    if pool_size := env.int("DATABASE_POOL_SIZE", default=10):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not as well
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": pool_size,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
