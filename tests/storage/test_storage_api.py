@@ -31,6 +31,10 @@ def _put(client, uri, body: bytes, content_type="application/octet-stream"):
     )
 
 
+def _download(client, uri):
+    return client.get("/api/projects/team-a/storage/objects/content", {"uri": uri})
+
+
 def test_local_bucket_serves_gs_uris_end_to_end(api, member, local_bucket):
     client = api(member(Role.EDITOR))
 
