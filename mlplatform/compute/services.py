@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -65,6 +66,10 @@ def workload_submit(
         raise ApplicationError(exc.message, field=exc.field) from None
     if max_wait_seconds is not None and max_wait_seconds <= 0:
         raise ApplicationError("must be positive.", field="max_wait_seconds")
+    try:  # the column's own range on this database, past which saving fails
+        Workload._meta.get_field("max_wait_seconds").run_validators(max_wait_seconds)
+    except ValidationError as exc:
+        raise ApplicationError(exc.messages[0], field="max_wait_seconds") from None
     requests = spec.requests()
     flavors = {f.name: f for f in Flavor.objects.filter(name__in=requests)}
     for i, group in enumerate(spec.groups):
