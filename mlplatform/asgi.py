@@ -15,10 +15,12 @@ django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402
 
+from mlplatform.core.access_log import RedactCredentials  # noqa: E402
 from notebooks_app.proxy import PREFIX, NotebookProxy, QuietNotebookTraffic  # noqa: E402 - needs Django set up
 from prediction_app.gateway import is_predict_path, predict_gateway  # noqa: E402
 
 notebook_proxy = NotebookProxy()
+logging.getLogger("uvicorn.access").addFilter(RedactCredentials())
 if settings.LOG_LEVEL.upper() != "DEBUG":
     logging.getLogger("uvicorn.access").addFilter(QuietNotebookTraffic())
 
