@@ -73,7 +73,7 @@ class console:  # noqa: N801 - used as a context manager
         from mlplatform.core.management.commands.runconsole import web_server_options
 
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": self.database_url, "DATABASE_CONN_MAX_AGE": "60"}
+        env = {**os.environ, "DATABASE_URL": self.database_url}
         options = web_server_options(host="127.0.0.1", port=port)
         serve = (
             "import os, uvicorn.main; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mlplatform.settings');"

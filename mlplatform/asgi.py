@@ -16,11 +16,13 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402
 
 from mlplatform.compute.forwarding.access_log import QuietWhenForwarded  # noqa: E402
+from mlplatform.core.access_log import RedactCredentials  # noqa: E402
 from notebooks_app.proxy import PREFIX, NotebookProxy, is_proxied_path  # noqa: E402 - needs Django set up
 from prediction_app.gateway import is_predict_path, predict_gateway  # noqa: E402
 
 notebook_proxy = NotebookProxy()
 quiet_access_log = QuietWhenForwarded(lambda path: is_proxied_path(path) or is_predict_path(path))
+logging.getLogger("uvicorn.access").addFilter(RedactCredentials())
 if settings.LOG_LEVEL.upper() != "DEBUG":
     logging.getLogger("uvicorn.access").addFilter(quiet_access_log)
 

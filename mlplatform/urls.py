@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mlplatform.core.health import healthz
 from mlplatform.gcp.errors import google_not_found
+from mlplatform.gcp.middleware import FACADE_PREFIXES
 
 admin.site.site_header = "ML platform administration"
 admin.site.site_title = "ML platform admin"
@@ -32,10 +33,8 @@ urlpatterns = [
     path("", include("mlplatform.console.urls")),
 ]
 
-GOOGLE_PREFIXES = ("/v1/", "/v2/")
-
 
 def handler404(request, exception):
-    if request.path.startswith(GOOGLE_PREFIXES):
+    if request.path.startswith(FACADE_PREFIXES):
         return google_not_found(request, exception)
     return defaults.page_not_found(request, exception)

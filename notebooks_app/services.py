@@ -127,7 +127,7 @@ def notebook_reset(*, notebook: Notebook, actor) -> Notebook:
         notebook.desired_state = Desired.RUNNING  # what the restart brings it back to
         notebook.save(update_fields=["desired_state", "updated_at"])
         notebook_id = notebook.pk
-        transaction.on_commit(lambda: _request_restart(notebook_id))
+        transaction.on_commit(lambda: _request_restart(notebook_id), robust=True)
     return notebook
 
 
@@ -208,7 +208,7 @@ def notebook_delete(*, notebook: Notebook, actor, confirm: bool = False) -> Note
         notebook.desired_state = Desired.DELETED
         notebook.save(update_fields=["desired_state", "updated_at"])
         notebook_id = notebook.pk
-        transaction.on_commit(lambda: _request_finish_delete(notebook_id))
+        transaction.on_commit(lambda: _request_finish_delete(notebook_id), robust=True)
     return notebook
 
 

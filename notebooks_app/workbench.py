@@ -34,8 +34,8 @@ from notebooks_app import selectors, services
 from notebooks_app.models import Notebook, NotebookImage
 
 API = "type.googleapis.com/google.cloud.notebooks.v2"
-INSTANCE_ID = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-CUSTOM_MACHINE = re.compile(r"^custom-(\d+)-(\d+)$")  # Compute Engine's custom-{vCPUs}-{MiB}
+INSTANCE_ID = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+CUSTOM_MACHINE = re.compile(r"^custom-(\d{1,4})-(\d{1,7})\Z")  # Compute Engine's custom-{vCPUs}-{MiB}
 STATES = {  # a notebook's state as Workbench names it; waiting for quota is provisioning
     "QUEUED": "PROVISIONING",
     "PROVISIONING": "PROVISIONING",
@@ -246,30 +246,35 @@ def _shape(setup) -> dict:
             "VM images are not supported: notebooks run as containers; give gceSetup.containerImage.",
             field="gceSetup.vmImage",
         )
-    if (setup.get("confidentialInstanceConfig") or {}).get("confidentialInstanceType"):
+    confidential = proto.message(
+        setup.get("confidentialInstanceConfig"), field="gceSetup.confidentialInstanceConfig"
+    )
+    if confidential.get("confidentialInstanceType"):
         raise ApplicationError(
             "confidential instances are not supported.", field="gceSetup.confidentialInstanceConfig"
         )
     shape: dict = {}
-    machine = setup.get("machineType")
+    machine = proto.string(setup.get("machineType"), field="gceSetup.machineType")
     if machine:
-        shape |= _machine(str(machine).rsplit("/", 1)[-1])
-    accelerators = setup.get("acceleratorConfigs") or []
+        shape |= _machine(machine.rsplit("/", 1)[-1])
+    accelerators = proto.messages(setup.get("acceleratorConfigs"), field="gceSetup.acceleratorConfigs")
     if len(accelerators) > 1:
         raise ApplicationError(
             "at most one accelerator type per instance.", field="gceSetup.acceleratorConfigs"
         )
     if accelerators:
         shape |= _accelerator(accelerators[0])
-    image = setup.get("containerImage")
+    image = proto.message(setup.get("containerImage"), field="gceSetup.containerImage")
     if image:
         shape["image"] = _catalog_image(image)
-    disks = setup.get("dataDisks") or []
+    disks = proto.messages(setup.get("dataDisks"), field="gceSetup.dataDisks")
     if len(disks) > 1:
         raise ApplicationError("at most one data disk (the home volume).", field="gceSetup.dataDisks")
     if disks and disks[0].get("diskSizeGb") not in (None, ""):
         field = "gceSetup.dataDisks[0].diskSizeGb"
-        shape["home_size_gib"] = proto.int64(disks[0]["diskSizeGb"], field=field, minimum=1)
+        shape["home_size_gib"] = proto.int64(
+            disks[0]["diskSizeGb"], field=field, minimum=1, maximum=proto.COLUMN_MAX
+        )
     return shape
 
 
@@ -313,17 +318,19 @@ def _machine(name: str) -> dict:
 
 
 def _accelerator(config: dict) -> dict:
-    name = config.get("type", "")
+    name = proto.string(config.get("type"), field=f"{ACCELERATOR}.type")
     flavor = accelerator_flavors(names=[name]).get(name)
     if flavor is None:
         message = f"'{name}' is not an accelerator of this platform."
         raise ApplicationError(message, field=f"{ACCELERATOR}.type")
-    count = proto.int64(config.get("coreCount", 1), field=f"{ACCELERATOR}.coreCount", minimum=1)
+    field = f"{ACCELERATOR}.coreCount"
+    count = proto.int64(config.get("coreCount", 1), field=field, minimum=1, maximum=proto.COLUMN_MAX)
     return {"flavor": flavor, "gpus": count}
 
 
 def _catalog_image(image: dict) -> str:
-    repository, tag = image.get("repository", ""), image.get("tag") or "latest"
+    repository = proto.string(image.get("repository"), field="gceSetup.containerImage.repository")
+    tag = proto.string(image.get("tag"), field="gceSetup.containerImage.tag") or "latest"
     reference = f"{repository}:{tag}"
     for row in NotebookImage.objects.all():
         if row.image == reference or (tag == "latest" and row.image.rsplit(":", 1)[0] == repository):

@@ -42,10 +42,10 @@ REFUSED = {
 }
 CONTAINER_FIELDS = {"image", "command", "args", "env", "ports"}
 RESERVED_ENV_PREFIX = "AIP_"
-PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}$")
+PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}\Z")
 LABEL_BATCH_SIZE = "mlplatform-max-batch-size"  # adaptive batching, off without these labels
 LABEL_BATCH_TIME = "mlplatform-max-batch-time-ms"
-WHOLE = re.compile(r"^[0-9]{1,6}$")
+WHOLE = re.compile(r"^[0-9]{1,6}\Z")
 
 
 @dataclass(frozen=True)

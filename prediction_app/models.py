@@ -13,7 +13,7 @@ from django.db import models
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Project
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")  # models and versions alike
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")  # models and versions alike
 
 
 def validate_name(value: str) -> None:

@@ -63,7 +63,7 @@ MODEL_FILES = {  # what the predictor loads, per framework (any one of them)
 }
 API = "type.googleapis.com/google.cloud.ml.v1"
 LOG_LINES = 50
-VERSION_TARGET = re.compile(r"^projects/[^/]+/models/([^/]+)/versions/([^/]+)$")
+VERSION_TARGET = re.compile(r"^projects/[^/]+/models/([^/]+)/versions/([^/]+)\Z")
 
 
 # --- models ---------------------------------------------------------------------------------------

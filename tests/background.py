@@ -5,14 +5,22 @@ app (the console, a front that forwards). Each is stopped when its block ends, f
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit, urlunsplit
 
+import requests
 import uvicorn
 from aiohttp import web
+
+from mlplatform.core.management.commands.runconsole import web_server_options
+from tests.stores import free_port
 
 START_SECONDS = 20
 
@@ -63,3 +71,43 @@ def uvicorn_serving(config: uvicorn.Config) -> Iterator[uvicorn.Server]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def console_database_url(*, user: str | None = None) -> str:
+    """DATABASE_URL of the test database (which pytest-django named), as `user` when given: for a
+    console process of a test's own."""
+    from django.db import connection  # Django is set up by the time a test asks
+
+    server = urlsplit(os.environ["DATABASE_URL"])
+    credentials, _, host = server.netloc.rpartition("@")
+    netloc = f"{user or credentials}@{host}"
+    return urlunsplit(server._replace(netloc=netloc, path=f"/{connection.settings_dict['NAME']}"))
+
+
+@contextmanager
+def console_process(env: dict, *, log) -> Iterator[str]:
+    """The console's web server as `manage.py runconsole` starts it (uvicorn in a process of its own,
+    with the settings `env` gives), writing its log to the file `log`; yields its URL once it answers."""
+    port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, "-m", "uvicorn", *web_server_options(host="127.0.0.1", port=port)]
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_SECONDS
+    try:
+        while True:
+            assert process.poll() is None, "the console stopped"
+            assert time.monotonic() < deadline, "the console did not start"
+            try:
+                requests.get(f"{url}/login/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -47,5 +47,3 @@ if not os.environ.get("REDIS_URL"):
 # Tests never share the developer's data folder.
 os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="mlplatform-data-"))
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key")
-# Live-server threads would otherwise keep connections that block dropping the test database.
-os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")

@@ -292,12 +292,14 @@ def _scheduling(value) -> Scheduling:
 
 
 def _seconds(value, field: str) -> int | None:
-    """Whole seconds of a Duration, rounded up; it must be longer than 0s."""
+    """Whole seconds of a Duration, rounded up; longer than 0s and short enough to be stored."""
     if value is None:
         return None
     seconds = math.ceil(proto.duration(value, field=field))
     if seconds <= 0:
         raise ApplicationError("must be longer than 0s.", field=field)
+    if seconds > proto.COLUMN_MAX:
+        raise ApplicationError(f"must be at most {proto.COLUMN_MAX}s.", field=field)
     return seconds
 
 

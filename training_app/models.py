@@ -13,7 +13,7 @@ from mlplatform.compute.models import Workload
 from mlplatform.core.models import Project
 from training_app.jobs import job_kind
 
-JOB_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+JOB_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
 
 
 def validate_job_id(value: str) -> None:

@@ -2,6 +2,9 @@
 
 Every function that a task calls takes a primary key, re-reads the row under
 `select_for_update` and does nothing when the work is already done, so it can run twice.
+Tasks are queued after commit with `robust=True`: the rows are written by then, so a broker that is
+down is logged and must not fail the request (a retrying client would duplicate the workload); the
+periodic passes pick the work up.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -62,6 +66,10 @@ def workload_submit(
         raise ApplicationError(exc.message, field=exc.field) from None
     if max_wait_seconds is not None and max_wait_seconds <= 0:
         raise ApplicationError("must be positive.", field="max_wait_seconds")
+    try:  # the column's own range on this database, past which saving fails
+        Workload._meta.get_field("max_wait_seconds").run_validators(max_wait_seconds)
+    except ValidationError as exc:
+        raise ApplicationError(exc.messages[0], field="max_wait_seconds") from None
     requests = spec.requests()
     flavors = {f.name: f for f in Flavor.objects.filter(name__in=requests)}
     for i, group in enumerate(spec.groups):
@@ -102,7 +110,7 @@ def workload_submit(
             for name, amount in requests.items()
         )
         _event(workload, State.QUEUED, "", f"submitted by {owner}" if owner else "submitted", actor=owner)
-        transaction.on_commit(_request_admission)
+        transaction.on_commit(_request_admission, robust=True)
     return workload
 
 
@@ -181,7 +189,7 @@ def admission_pass(*, now: datetime | None = None) -> PassResult:
         _write_decisions(changes, now)
         WorkloadEvent.objects.bulk_create(events, batch_size=1000)
         admitted = list(result.admitted)
-        transaction.on_commit(lambda: _request_start(admitted))
+        transaction.on_commit(lambda: _request_start(admitted), robust=True)
     return result
 
 
@@ -290,7 +298,7 @@ def workload_start(*, workload_id: uuid.UUID) -> Workload | None:
         elif not (mine and workload.state in (State.STARTING, State.RUNNING)):  # else: a second start won
             # Cancelled (its stop may have run before this submit made anything), evicted, or
             # gone while it was being submitted: take back what this start made.
-            transaction.on_commit(lambda: _request_cleanup(backend.name, ref))
+            transaction.on_commit(lambda: _request_cleanup(backend.name, ref), robust=True)
     return workload
 
 
@@ -309,8 +317,8 @@ def workload_evict(*, workload_id: uuid.UUID, reason: str) -> Workload | None:
         _transition(workload, State.QUEUED, f"evicted: {reason}")
         workload.save()
         if backend:
-            transaction.on_commit(lambda: _request_cleanup(backend, ref))
-        transaction.on_commit(_request_admission)
+            transaction.on_commit(lambda: _request_cleanup(backend, ref), robust=True)
+        transaction.on_commit(_request_admission, robust=True)
     return workload
 
 
@@ -331,7 +339,7 @@ def workload_cancel(*, workload: Workload, actor=None, reason: str = "") -> Work
         _transition(workload, State.CANCELLING, reason, actor=actor)
         workload.save(update_fields=["state", "reason", "updated_at"])
         workload_id = workload.id
-        transaction.on_commit(lambda: _request_stop(workload_id))
+        transaction.on_commit(lambda: _request_stop(workload_id), robust=True)
     return workload
 
 
@@ -518,7 +526,7 @@ def _finish(
         seconds = Decimal(max((finished_at - workload.started_at).total_seconds(), 0))
         workload.gpu_hours = (workload.total_gpus * seconds / 3600).quantize(Decimal("0.0001"))
     workload.save()
-    transaction.on_commit(_request_admission)  # its quota is free again
+    transaction.on_commit(_request_admission, robust=True)  # its quota is free again
 
 
 def _finish_cancel(workload: Workload) -> None:

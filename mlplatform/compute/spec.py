@@ -15,7 +15,7 @@ from decimal import Decimal
 from mlplatform.core.validators import DNS_LABEL, DNS_LABEL_MAX
 from mlplatform.quotas.amounts import Amounts
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 
 
 class WorkloadKind(enum.StrEnum):

@@ -32,6 +32,11 @@ class ErrorCode(enum.Enum):
         self.rpc_code = rpc_code
         self.http_status = http_status
 
+    @property
+    def rpc_status(self) -> str:
+        """google.rpc.Code's name for it (REQUEST_TOO_LARGE is INVALID_ARGUMENT there)."""
+        return next(code.name for code in ErrorCode if code.rpc_code == self.rpc_code)
+
 
 class ApplicationError(Exception):
     """A request the platform refuses, with a message a user can act on.

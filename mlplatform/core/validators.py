@@ -4,7 +4,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS_LABEL_MAX = 63
 # Namespaces a project must never take over.
 RESERVED_SLUGS = {"default", "mlplatform", "local-path-storage"}

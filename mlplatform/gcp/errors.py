@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -28,8 +28,11 @@ _DRF_CODES = {
 }
 
 
-def google_error_body(code: ErrorCode, message: str, *, field: str | None = None) -> dict:
-    error = {"code": code.http_status, "message": message, "status": code.name}
+def google_error_body(
+    code: ErrorCode, message: str, *, field: str | None = None, http_status: int | None = None
+) -> dict:
+    """The error body; its `code` is the HTTP status it is sent with (`http_status`, else the code's)."""
+    error = {"code": http_status or code.http_status, "message": message, "status": code.rpc_status}
     if field:
         error["message"] = f"{field}: {message}"
         error["details"] = [
@@ -64,7 +67,14 @@ def gcp_exception_handler(exc: Exception, context: dict) -> Response:
         field, message = _flatten(exc.detail)
         if isinstance(exc, exceptions.ParseError):
             message = f"Invalid JSON payload received. {message}"
-        body, status = google_error_body(code, message, field=field), exc.status_code
+        body = google_error_body(code, message, field=field, http_status=exc.status_code)
+        status = exc.status_code
+    elif isinstance(exc, RequestDataTooBig):
+        code = ErrorCode.REQUEST_TOO_LARGE
+        body, status = (
+            google_error_body(code, f"Request payload size exceeds the limit: {exc}"),
+            code.http_status,
+        )
     else:
         logger.exception("Unhandled error in %s", context.get("view"))
         code = ErrorCode.INTERNAL

@@ -3,6 +3,8 @@
 Supported: `field=value`, `!=`, `<`, `<=`, `>`, `>=`, `field:value` (has; `:*` means present),
 joined by AND (or a space), OR and NOT (or a leading `-`), with parentheses. OR binds
 tighter than AND, as AIP-160 says. Each listing declares the fields it can filter on.
+A filter is bounded in length, comparisons and nesting, so that neither parsing it nor the query
+it becomes can exhaust the server.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from django.db.models import Q
+from django.db.models import JSONField, Q, Value
+from django.db.models.fields.json import KeyTransform
 
 from mlplatform.core.errors import ApplicationError
 
@@ -19,6 +22,9 @@ _TOKEN = re.compile(
     r"|(?P<word>[^\s()=!<>:\"]+))"
 )
 _LOOKUPS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+MAX_LENGTH = 8192  # characters: room for a long filter that googleapiclient sends in a POST body
+MAX_COMPARISONS = 256
+MAX_DEPTH = 32  # parentheses and NOTs within each other
 
 FieldFilter = Callable[[str, str, str], Q]  # (name, operator, value) -> Q
 
@@ -53,7 +59,9 @@ def map_field(path: str) -> FieldFilter:
             return Q(**{f"{path}__has_key": key})
         if op not in ("=", "!=", ":"):
             raise ApplicationError(f"{name} supports =, != and :.", field="filter")
-        q = Q(**{f"{path}__{key}": value})
+        # The key as an expression, never spliced into a lookup: `a__contains` is a key, not a lookup.
+        key_value = KeyTransform(key, path)
+        q = Q(key_value.get_lookup("exact")(key_value, Value(value, output_field=JSONField())))
         return ~q if op == "!=" else q
 
     return to_q
@@ -72,6 +80,8 @@ def parse_filter(text: str | None, fields: Mapping[str, FieldFilter]) -> Q:
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
+    if len(text) > MAX_LENGTH:
+        raise ApplicationError(f"is at most {MAX_LENGTH} characters long.", field="filter")
     tokens, pos = [], 0
     while pos < len(text):
         if text[pos:].strip() == "":
@@ -93,6 +103,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 class _Parser:
     def __init__(self, tokens: list[tuple[str, str]], fields: Mapping[str, FieldFilter]):
         self.tokens, self.fields, self.pos = tokens, fields, 0
+        self.depth = self.comparisons = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -124,17 +135,20 @@ class _Parser:
 
     def unary(self) -> Q:
         kind, value = self.take()
-        if kind == "NOT":
-            return ~self.unary()
-        if kind == "paren" and value == "(":
-            q = self.conjunction()
-            if self.take() != ("paren", ")"):
-                self.fail("missing ')'")
+        if kind == "NOT" or (kind == "paren" and value == "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                self.fail(f"more than {MAX_DEPTH} parentheses and NOTs within each other")
+            q = ~self.unary() if kind == "NOT" else self._parenthesized()
+            self.depth -= 1
             return q
         if kind != "word":
             self.fail(f"expected a field name, got '{value}'")
         negate = value.startswith("-")
         name = value.removeprefix("-")
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            self.fail(f"more than {MAX_COMPARISONS} comparisons")
         kind, op = self.take()
         if kind != "op":
             self.fail(f"expected a comparison after '{name}'")
@@ -143,6 +157,12 @@ class _Parser:
             self.fail(f"expected a value after '{name}{op}'")
         q = self._field(name)(name, op, operand)
         return ~q if negate else q
+
+    def _parenthesized(self) -> Q:
+        q = self.conjunction()
+        if self.take() != ("paren", ")"):
+            self.fail("missing ')'")
+        return q
 
     def _field(self, name: str) -> FieldFilter:
         root = name.split(".", 1)[0]

@@ -8,8 +8,8 @@ from mlplatform.core.errors import ApplicationError
 
 # Keys start with a lowercase letter; keys and values are at most 63 lowercase letters, digits,
 # underscores and dashes; at most 64 labels.
-LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}\Z")
 
 
 def labels_checked(labels) -> dict[str, str]:

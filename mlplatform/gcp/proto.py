@@ -13,7 +13,11 @@ from decimal import Decimal
 from mlplatform.core.errors import ApplicationError
 
 INT64 = re.compile(r"-?[0-9]{1,19}")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The largest number a PositiveIntegerField holds on every database: int64 fields that land in one.
+COLUMN_MAX = 2**31 - 1
 DURATION = re.compile(r"(-?[0-9]{1,12})(?:\.([0-9]{1,9}))?s")
+DURATION_MAX_SECONDS = 315_576_000_000  # google.protobuf.Duration's range: about ±10,000 years
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -30,6 +34,15 @@ def message(value, *, field: str) -> dict:
     if not isinstance(value, dict):
         raise ApplicationError("must be an object.", field=field)
     return value
+
+
+def messages(value, *, field: str) -> tuple[dict, ...]:
+    """A repeated message field: a list of objects, or () when unset."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ApplicationError("must be a list of objects.", field=field)
+    return tuple(message(item, field=f"{field}[{i}]") or {} for i, item in enumerate(value))
 
 
 def check_fields(
@@ -51,15 +64,18 @@ def check_fields(
             raise ApplicationError(f"'{name}' is not a field of {type_name}.", field=field)
 
 
-def int64(value, *, field: str, minimum: int | None = None) -> int:
-    """An int64 sent as a JSON number (a whole one) or, as proto3 JSON allows, a decimal string ("2")."""
+def int64(value, *, field: str, minimum: int | None = None, maximum: int = INT64_MAX) -> int:
+    """An int64 sent as a JSON number (a whole one) or, as proto3 JSON allows, a decimal string ("2"),
+    within int64's range and [minimum, maximum]."""
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not (whole or (isinstance(value, str) and INT64.fullmatch(value))):
         raise ApplicationError(f"'{value}' is not a whole number.", field=field)
-    number = int(value)
-    if minimum is not None and number < minimum:
-        reason = "must not be negative." if minimum == 0 else f"must be at least {minimum}."
+    number, lowest = int(value), INT64_MIN if minimum is None else minimum
+    if number < lowest:
+        reason = "must not be negative." if lowest == 0 else f"must be at least {lowest}."
         raise ApplicationError(reason, field=field)
+    if number > maximum:
+        raise ApplicationError(f"must be at most {maximum}.", field=field)
     return number
 
 
@@ -68,7 +84,10 @@ def duration(value, *, field: str) -> Decimal:
     match = DURATION.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise ApplicationError(f'\'{value}\' is not a duration such as "3600s" or "1.5s".', field=field)
-    return Decimal(value[:-1])
+    seconds = Decimal(value[:-1])
+    if abs(seconds) > DURATION_MAX_SECONDS:
+        raise ApplicationError(f"must be at most {DURATION_MAX_SECONDS}s (about 10,000 years).", field=field)
+    return seconds
 
 
 def string(value, *, field: str) -> str:

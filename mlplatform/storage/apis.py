@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mimetypes
 
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -192,7 +193,7 @@ class ObjectContentApi(ProjectScopedApi):
         content_type = info.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         response = streaming_response(request._request, chunks, content_type=content_type)
         response["Content-Length"] = str(info.size)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Content-Disposition"] = content_disposition_header(True, name)
         return response
 
 

@@ -68,6 +68,8 @@ def store_errors(what: str) -> Iterator[None]:
         raise ApplicationError(f"{what} was not found.", code=ErrorCode.NOT_FOUND, field="uri") from exc
     except base.BucketNotFound as exc:
         raise ApplicationError(f"The bucket of {what} does not exist.", code=ErrorCode.NOT_FOUND) from exc
+    except base.InvalidName as exc:
+        raise ApplicationError(str(exc), field="uri") from exc
     except base.AccessDenied as exc:
         raise ApplicationError(
             f"The store refused access to {what}: {exc}", code=ErrorCode.PERMISSION_DENIED

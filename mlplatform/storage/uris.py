@@ -9,7 +9,8 @@ from mlplatform.core.errors import ApplicationError
 
 SCHEMES = ("s3", "gs")
 # The rules S3 and GCS share for bucket names (GCS also allows '_', S3 dots; both allowed here).
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]\Z")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,16 @@ class ObjectUri:
         )
 
 
+def object_name_ok(key: str) -> bool:
+    """The one rule for object names (a key, or a folder's ending in '/'): no '.', '..' or empty
+    segments (so none starts with '/'), and no CR, LF (which GCS refuses too) or NUL."""
+    segments = key.removesuffix("/").split("/") if key else []
+    return not any(part in ("", ".", "..") for part in segments) and not _FORBIDDEN.search(key)
+
+
 def parse_uri(value: str, *, field: str = "uri") -> ObjectUri:
     """Parse and check an object URI; refuses other schemes, bad bucket names and traversal."""
-    match = re.match(r"^([a-z0-9]+)://([^/]*)/?(.*)$", value or "")
+    match = re.fullmatch(r"([a-z0-9]+)://([^/]*)/?(.*)", value or "", flags=re.DOTALL)
     if not match:
         raise ApplicationError(f"'{value}' is not an object URI such as gs://bucket/path.", field=field)
     scheme, bucket, key = match.groups()
@@ -47,10 +55,10 @@ def parse_uri(value: str, *, field: str = "uri") -> ObjectUri:
         raise ApplicationError(f"Scheme '{scheme}://' is not supported; use s3:// or gs://.", field=field)
     if not BUCKET.match(bucket):
         raise ApplicationError(f"'{bucket}' is not a valid bucket name.", field=field)
-    parts = key.split("/")
-    if any(part in (".", "..") for part in parts) or "//" in key or "\x00" in key:
+    if not object_name_ok(key):
         raise ApplicationError(
-            f"'{key}' is not a valid object name (no '.', '..' or empty segments).", field=field
+            f"{key!r} is not a valid object name (no '.', '..' or empty segments, no CR, LF or NUL).",
+            field=field,
         )
     if len(key.encode()) > 1024:
         raise ApplicationError("Object names are at most 1024 bytes.", field=field)

@@ -92,6 +92,16 @@ def test_bad_specs_are_refused_with_the_field_and_nothing_is_queued(
     assert not Workload.objects.exists()
 
 
+def test_a_wait_longer_than_the_database_can_hold_is_refused(api, team_a, member):
+    data = {**body("train"), "max_wait_seconds": 2**31}
+
+    response = api(member(Role.EDITOR)).post("/api/projects/team-a/workloads/", data, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"max_wait_seconds": ["Ensure this value is less than or equal to 2147483647."]}
+    assert not Workload.objects.exists()
+
+
 def test_a_workload_may_name_only_storage_connections_its_project_has(api, team_a, member):
     data = body("train")
     data["spec"]["storage"] = ["attic"]

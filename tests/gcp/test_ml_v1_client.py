@@ -204,3 +204,28 @@ def test_finished_operations_are_purged_after_30_days(db, project):
 
     assert operations_purge() == 1
     assert list(Operation.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_a_list_whose_url_is_over_2048_characters_is_sent_as_post_and_served_as_the_get(ml, project):
+    # googleapiclient turns a GET with a URL over 2,048 characters into a POST with
+    # X-HTTP-Method-Override: GET and the query as a form body.
+    job_row(project, "wanted", labels={"team": "nlp"})
+    job_row(project, "other", labels={"team": "cv"})
+    long_filter = " OR ".join(["labels.team=nlp"] + [f"labels.team=t{i:03d}" for i in range(150)])
+    request = ml.projects().jobs().list(parent="projects/team-a", filter=long_filter)
+    assert len(request.uri) > 2048
+
+    listed = request.execute()
+
+    assert [job["jobId"] for job in listed["jobs"]] == ["wanted"]
+
+
+def test_an_override_never_makes_a_post_into_anything_but_a_get(live_server, token_for, admin_user, project):
+    response = requests.post(
+        f"{live_server.url}/v1/projects/team-a/jobs",
+        data={"jobId": "j"},
+        headers={"Authorization": f"Bearer {token_for(admin_user)}", "X-HTTP-Method-Override": "DELETE"},
+        timeout=10,
+    )
+
+    assert response.status_code == 415  # a POST still, and not one with JSON

@@ -50,3 +50,21 @@ def test_unknown_and_refused_fields_are_named_with_their_path():
     proto.check_fields({"network": ""}, set(), type_name="Thing", refused=refused)  # unset: fine
     with pytest.raises(ApplicationError, match="No VPC here"):
         proto.check_fields({"network": "vpc"}, set(), type_name="Thing", refused=refused)
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", 2**63, "-9223372036854775809"])
+def test_numbers_outside_int64_are_refused(value):
+    with pytest.raises(ApplicationError, match="must be at"):
+        proto.int64(value, field="count")
+
+
+def test_a_maximum_bounds_an_int64():
+    assert proto.int64("2147483647", field="coreCount", maximum=proto.COLUMN_MAX) == 2**31 - 1
+    with pytest.raises(ApplicationError, match="at most 2147483647"):
+        proto.int64("2147483648", field="coreCount", maximum=proto.COLUMN_MAX)
+
+
+def test_durations_beyond_protobufs_range_are_refused():
+    assert proto.duration("315576000000s", field="maxWaitTime") == 315_576_000_000
+    with pytest.raises(ApplicationError, match="at most 315576000000s"):
+        proto.duration("315576000001s", field="maxWaitTime")

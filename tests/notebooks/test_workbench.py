@@ -282,3 +282,49 @@ def test_operations_can_be_cancelled_while_pending_and_deleted(workbench, google
     assert started["name"] not in [op["name"] for op in operations.list(name=PARENT).execute()["operations"]]
     assert failure(operations.delete(name=started["name"]))[0] == 404
     assert Notebook.objects.get(name="lab").desired_state == "RUNNING"  # deleting it forgot the result only
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "body", "field"),
+    [
+        ("lab\n", {}, "instanceId"),
+        ("lab", {"labels": {"team": "vision\n"}}, "labels.team"),
+        ("lab", {"gceSetup": {"machineType": 4}}, "gceSetup.machineType"),
+        (
+            "lab",
+            {"gceSetup": {"acceleratorConfigs": {"type": "NVIDIA_TESLA_T4"}}},
+            "gceSetup.acceleratorConfigs",
+        ),
+        ("lab", {"gceSetup": {"acceleratorConfigs": ["NVIDIA_TESLA_T4"]}}, "gceSetup.acceleratorConfigs[0]"),
+        (
+            "lab",
+            {"gceSetup": {"acceleratorConfigs": [{"type": ["NVIDIA_TESLA_T4"]}]}},
+            "gceSetup.acceleratorConfigs[0].type",
+        ),
+        (
+            "lab",
+            {"gceSetup": {"acceleratorConfigs": [{"type": "NVIDIA_TESLA_T4", "coreCount": "99999999999"}]}},
+            "gceSetup.acceleratorConfigs[0].coreCount",
+        ),
+        ("lab", {"gceSetup": {"containerImage": "quay.io/jupyter/base-notebook"}}, "gceSetup.containerImage"),
+        (
+            "lab",
+            {"gceSetup": {"containerImage": {"repository": 7, "tag": ["latest"]}}},
+            "gceSetup.containerImage.repository",
+        ),
+        ("lab", {"gceSetup": {"dataDisks": ["20"]}}, "gceSetup.dataDisks[0]"),
+        (
+            "lab",
+            {"gceSetup": {"dataDisks": [{"diskSizeGb": "9223372036854775808"}]}},
+            "gceSetup.dataDisks[0].diskSizeGb",
+        ),
+    ],
+)
+def test_wrong_types_and_numbers_out_of_range_are_refused_naming_the_field(
+    workbench, instance_id, body, field
+):
+    status, error = failure(workbench.instances().create(parent=PARENT, instanceId=instance_id, body=body))
+
+    assert (status, error["status"]) == (400, "INVALID_ARGUMENT")
+    assert error["details"][0]["fieldViolations"][0]["field"] == field
+    assert not Notebook.objects.exists()

@@ -31,6 +31,10 @@ def _put(client, uri, body: bytes, content_type="application/octet-stream"):
     )
 
 
+def _download(client, uri):
+    return client.get("/api/projects/team-a/storage/objects/content", {"uri": uri})
+
+
 def test_local_bucket_serves_gs_uris_end_to_end(api, member, local_bucket):
     client = api(member(Role.EDITOR))
 
@@ -157,6 +161,10 @@ def test_non_members_get_404_and_viewers_cannot_write(api, local_bucket, outside
         ("gs://Bad_Bucket!/x", 400, "not a valid bucket"),
         ("gs://demo/../etc/passwd", 400, "'..'"),
         ("gs://demo/a//b", 400, "empty segments"),
+        ("gs://demo//etc/passwd", 400, "empty segments"),
+        ("gs://demo/x\n", 400, "no CR, LF"),
+        ("gs://demo/a\r\nSet-Cookie: x", 400, "no CR, LF"),
+        ("gs://demo\n", 400, "not a valid bucket"),
         ("gs://unknown-bucket/x", 403, "Bucket 'unknown-bucket'"),
         ("gs://demo/missing.bin", 404, "was not found"),
     ],
@@ -263,3 +271,35 @@ def test_workloads_get_secrets_apart_from_plain_environment(project, s3_endpoint
     assert SECRET not in str(wiring.env)
     assert "private_key" in wiring.files["gcs-gcs.json"]
     assert "[ceph]" in wiring.files["aws-credentials"]
+
+
+def test_a_download_names_its_file_in_a_header_that_quotes_and_encodes_the_name(api, member, local_bucket):
+    client = api(member(Role.EDITOR))
+    _put(client, "gs://demo/r%C3%A9sum%C3%A9%20%22final%22.txt", b"cv")
+    _put(client, "gs://demo/say%20%22hi%22.txt", b"hi")
+
+    encoded = client.get(
+        "/api/projects/team-a/storage/objects/content", {"uri": 'gs://demo/résumé "final".txt'}
+    )
+    quoted = client.get("/api/projects/team-a/storage/objects/content", {"uri": 'gs://demo/say "hi".txt'})
+
+    assert encoded["Content-Disposition"] == "attachment; filename*=utf-8''r%C3%A9sum%C3%A9%20%22final%22.txt"
+    assert quoted["Content-Disposition"] == 'attachment; filename="say \\"hi\\".txt"'
+
+
+def test_names_a_local_bucket_cannot_hold_are_refused_with_the_reason(api, member, local_bucket):
+    client = api(member(Role.EDITOR))
+    _put(client, "gs://demo/model.bin", b"weights")
+
+    too_long = _put(client, f"gs://demo/{'x' * 300}", b"data")
+    read_too_long = client.get(
+        "/api/projects/team-a/storage/objects/content", {"uri": f"gs://demo/{'x' * 300}"}
+    )
+    under_an_object = _put(client, "gs://demo/model.bin/inner", b"data")
+
+    assert too_long.status_code == 400
+    assert "255 bytes" in str(too_long.json())
+    assert read_too_long.status_code == 400
+    assert under_an_object.status_code == 400
+    assert "not a folder" in str(under_an_object.json())
+    assert [o["name"] for o in _objects(client, "gs://demo/").json()["objects"]] == ["model.bin"]

@@ -148,6 +148,25 @@ def test_a_duplicate_job_id_is_already_exists(team, jobs):
             {"jobId": "j", "trainingInput": training_input(scheduling={"maxRunningTime": "an hour"})},
             "trainingInput.scheduling.maxRunningTime",
         ),
+        ({"jobId": "j_1\n", "trainingInput": training_input()}, "jobId"),
+        ({"jobId": "j", "trainingInput": training_input(), "labels": {"team": "nlp\n"}}, "labels.team"),
+        ({"jobId": "j", "trainingInput": training_input(), "labels": {"team\n": "nlp"}}, "labels.team\n"),
+        (
+            {"jobId": "j", "trainingInput": training_input(packageUris=["gs://demo//etc/passwd"])},
+            "trainingInput.packageUris[0]",
+        ),
+        (
+            {"jobId": "j", "trainingInput": training_input(packageUris=["gs://demo/p.tar.gz\n"])},
+            "trainingInput.packageUris[0]",
+        ),
+        (
+            {"jobId": "j", "trainingInput": training_input(scheduling={"maxWaitTime": "999999999999s"})},
+            "trainingInput.scheduling.maxWaitTime",
+        ),
+        (
+            {"jobId": "j", "trainingInput": training_input(scheduling={"maxWaitTime": "3000000000s"})},
+            "trainingInput.scheduling.maxWaitTime",
+        ),
         (
             {"jobId": "j", "trainingInput": training_input(hyperparameters={"goal": "MAXIMIZE"})},
             "trainingInput.hyperparameters",

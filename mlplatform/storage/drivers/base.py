@@ -31,6 +31,10 @@ class AccessDenied(StorageError):
     """The store refused the connection's credentials."""
 
 
+class InvalidName(StorageError):
+    """The store cannot hold an object by that name (a name too long, or one under an object)."""
+
+
 class StorageUnavailable(StorageError):
     """The store cannot be reached (network, endpoint, timeout)."""
 

@@ -21,12 +21,14 @@ from mlplatform.storage.drivers.base import (
     CHUNK_SIZE,
     AccessDenied,
     BucketNotFound,
+    InvalidName,
     ListPage,
     ObjectInfo,
     ObjectNotFound,
     StorageDriver,
     StorageError,
 )
+from mlplatform.storage.uris import object_name_ok
 
 TEMP_PREFIX = ".upload-"  # uploads in progress, at the top of the bucket's folder; never listed
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -204,7 +206,7 @@ class LocalDriver(StorageDriver):
                 except OSError as exc:
                     _refuse_symlink(fd, part, path)
                     if create and exc.errno == errno.ENOTDIR:
-                        raise StorageError(
+                        raise InvalidName(
                             f"'{path[:-1]}' is an object in bucket '{bucket}', not a folder."
                         ) from exc
                     raise _error(exc, bucket, key) from exc
@@ -223,10 +225,9 @@ def _bucket_name(bucket: str) -> str:
 
 def _segments(key: str) -> list[str]:
     """The key's folder names and last name (of a file, or of a folder when it ends in '/')."""
-    parts = key.removesuffix("/").split("/")
-    if key.startswith("/") or "\x00" in key or any(part in ("", ".", "..") for part in parts):
-        raise AccessDenied(f"'{key}' is not a valid object name (absolute, or '.', '..' or empty segments).")
-    return parts
+    if not key or not object_name_ok(key):
+        raise AccessDenied(f"{key!r} is not a valid object name (absolute, or '.', '..' or empty segments).")
+    return key.removesuffix("/").split("/")
 
 
 def _lstat(fd: int, name: str, bucket: str, key: str) -> os.stat_result:
@@ -251,6 +252,8 @@ def _error(exc: OSError, bucket: str, key: str | None = None) -> StorageError:
     if exc.errno in (errno.ENOENT, errno.ENOTDIR) and key is not None:
         return _missing(bucket, key)
     where = f"'{key}' in bucket '{bucket}'" if key is not None else f"bucket '{bucket}'"
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidName(f"{where} has a folder or file name longer than this server's limit (255 bytes).")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.ELOOP):
         return AccessDenied(f"This server may not open {where}.")
     return StorageError(f"Cannot use {where}: {exc.strerror}.")

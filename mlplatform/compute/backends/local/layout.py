@@ -25,7 +25,7 @@ from mlplatform.compute.backends.local.launcher import read_json
 WORKLOAD_FILE = "workload.json"
 CANCELLED_FILE = "cancelled"
 PRIVATE_DIR = "private"
-SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 def segment(name: str) -> str:
