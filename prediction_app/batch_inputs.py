@@ -27,9 +27,9 @@ DEFAULT_BATCH_SIZE = 64
 MAX_BATCH_SIZE = 100_000
 MAX_INPUT_PATHS = 100
 WILDCARDS = re.compile(r"[*?\[]")
-MODEL_NAME = re.compile(r"^projects/([^/]+)/models/([A-Za-z][A-Za-z0-9_]*)$")
+MODEL_NAME = re.compile(r"^projects/([^/]+)/models/([A-Za-z][A-Za-z0-9_]*)\Z")
 VERSION_NAME = re.compile(
-    r"^projects/([^/]+)/models/([A-Za-z][A-Za-z0-9_]*)/versions/([A-Za-z][A-Za-z0-9_]*)$"
+    r"^projects/([^/]+)/models/([A-Za-z][A-Za-z0-9_]*)/versions/([A-Za-z][A-Za-z0-9_]*)\Z"
 )
 FIELDS = {
     "dataFormat", "outputDataFormat", "inputPaths", "outputPath", "modelName", "versionName", "uri",

@@ -37,7 +37,7 @@ from mlplatform.gcp.errors import google_error_body
 from prediction_app.selectors import PredictRoute, predict_route
 from prediction_app.services import versions_record_use
 
-PATH = re.compile(r"^/v1/projects/([^/:]+)/models/([^/:]+)(?:/versions/([^/:]+))?:predict$")
+PATH = re.compile(r"^/v1/projects/([^/:]+)/models/([^/:]+)(?:/versions/([^/:]+))?:predict\Z")
 MAX_BODY = 1_572_864  # AI Platform's online prediction limit, in bytes
 TOO_LARGE = f"Request payload size exceeds the limit: {MAX_BODY} bytes."
 ROUTE_TTL = 5.0  # seconds a caller's access and the version's address are trusted without a look-up
@@ -263,7 +263,8 @@ async def _error(send: Send, code: ErrorCode, message: str, *, status: int | Non
     headers = list(JSON)
     if code == ErrorCode.UNAUTHENTICATED:
         headers.append((b"www-authenticate", b'Bearer realm="api"'))
-    await respond(send, status or code.http_status, orjson.dumps(google_error_body(code, message)), headers)
+    status = status or code.http_status
+    await respond(send, status, orjson.dumps(google_error_body(code, message, http_status=status)), headers)
 
 
 predict_gateway = PredictGateway()

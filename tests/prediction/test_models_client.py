@@ -353,7 +353,12 @@ def test_predict_under_uvicorn_goes_through_the_gateway_before_django(
         timeout=30,
     )
 
+    wrong_method = requests.get(
+        f"{console_url}/v1/projects/team-a/models/iris:predict", headers=headers, timeout=30
+    )
+
     assert answer.json() == {"predictions": iris_model[0].predict(instances).tolist()}
+    assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, 405)
     assert outsider.status_code == 404
     assert outsider.json()["error"]["status"] == "NOT_FOUND"
 
