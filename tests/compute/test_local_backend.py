@@ -243,8 +243,9 @@ def test_cancel_kills_the_whole_process_group_even_when_it_ignores_sigterm(backe
     # When it is cancelled
     backend.cancel(ref)
 
-    # Then both are gone, the run says cancelled and its logs stay
-    assert not any(process_alive(pid) for pid in pids)
+    # Then both are gone (SIGKILL is delivered at once, the exit follows it), the run says
+    # cancelled and its logs stay
+    wait_for(lambda: not any(process_alive(pid) for pid in pids), "the killed processes to exit", 2)
     status = status_of(backend, ref)
     assert (status.phase, status.message) == (Phase.MISSING, "cancelled")
     assert [(r.phase, r.message) for r in status.replicas] == [(Phase.FAILED, "cancelled")]
