@@ -37,8 +37,27 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
-    positive_data_acceptance,
 ]
+# Requests whose validity depends on rows, not on shape, answer 400 to most schema-valid data: a
+# catalog image or flavor by name, a bucket of a storage connection, a Google body (the ml v1
+# discovery document is its contract), an expiry in the future. Every other operation must accept
+# what its schema says is valid.
+SEMANTIC = (
+    "POST /api/projects/{project}/models/",
+    "POST /api/projects/{project}/models/{model}/versions/",
+    "PATCH /api/projects/{project}/models/{model}/",
+    "PATCH /api/projects/{project}/models/{model}/versions/{version}/",
+    "POST /api/projects/{project}/notebooks/",
+    "PATCH /api/projects/{project}/notebooks/{name}/",
+    "POST /api/projects/{project}/workloads/",
+    "POST /api/projects/{project}/storage/connections/",
+    "POST /api/projects/{project}/storage/folders",
+    "GET /api/projects/{project}/storage/objects",
+    "PUT /api/projects/{project}/storage/objects",
+    "DELETE /api/projects/{project}/storage/objects",
+    "GET /api/projects/{project}/storage/objects/content",
+    "POST /api/tokens/",
+)
 EXAMPLES = 12  # per operation and caller: the run stays within a few minutes on 2 cores
 GENERATED: dict[str, int] = {}
 
@@ -101,7 +120,8 @@ def _report_generated():
 def call(case, live_server, token: str):
     GENERATED[case.operation.label] = GENERATED.get(case.operation.label, 0) + 1
     headers = {"Authorization": f"Bearer {token}"}
-    return case.call_and_validate(base_url=live_server.url, headers=headers, checks=CHECKS)
+    checks = CHECKS if case.operation.label in SEMANTIC else [*CHECKS, positive_data_acceptance]
+    return case.call_and_validate(base_url=live_server.url, headers=headers, checks=checks)
 
 
 @SCHEMA.parametrize()

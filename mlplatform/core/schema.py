@@ -4,6 +4,8 @@ patterns of its path parameters (Django's URL converters)."""
 
 from __future__ import annotations
 
+import re
+
 # The bodies api_exception_handler writes: {"detail": reason}, or DRF's validation errors,
 # {field: [reason, ...]} (nested as the input is, e.g. {"spec": {"groups": [{...}]}}).
 ERROR = {
@@ -27,6 +29,9 @@ WRITE = (*READ, "409", "413", "429")
 
 # str: anything but '/'; int and uuid come with their type and format.
 PATH_PATTERN = "^[^/]+$"
+# drf-spectacular's pattern of a DecimalField, `^-?\d{0,5}(?:\.\d{0,3})?$`, also matches "", "-"
+# and ".", which DRF refuses ("A valid number is required."): this one needs a digit.
+SPECTACULAR_DECIMAL = re.compile(r"^\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$$")
 
 
 def truthful_errors(result: dict, **kwargs) -> dict:
@@ -49,4 +54,10 @@ def truthful_errors(result: dict, **kwargs) -> dict:
                     and "format" not in schema
                 ):
                     schema.setdefault("pattern", PATH_PATTERN)
+    for schema in result["components"]["schemas"].values():
+        for field in schema.get("properties", {}).values():
+            decimal = SPECTACULAR_DECIMAL.match(field.get("pattern", ""))
+            if decimal:
+                whole, fraction = decimal.groups()
+                field["pattern"] = rf"^-?(?:\d{{1,{whole}}}(?:\.\d{{0,{fraction}}})?|\.\d{{1,{fraction}}})$"
     return result
