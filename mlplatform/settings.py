@@ -210,6 +210,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["mlplatform.core.authentication.native_api_only"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mlplatform.core.schema.truthful_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "WorkloadStateEnum": "mlplatform.compute.models.Workload.State",
         "WorkloadKindEnum": "mlplatform.compute.models.Workload.Kind",

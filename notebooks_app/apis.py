@@ -68,7 +68,7 @@ class DeleteInput(StrictSerializer):
 
 class NotebookOutput(serializers.ModelSerializer):
     project = serializers.CharField(source="project.slug")
-    owner = serializers.CharField(source="owner.username", default=None)
+    owner = serializers.CharField(source="owner.username", default=None, allow_null=True)
     state = serializers.ChoiceField(choices=Notebook.State.choices)
     reason = serializers.CharField()
     queue_position = serializers.IntegerField(allow_null=True)

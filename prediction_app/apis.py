@@ -5,6 +5,7 @@ predict (selectors.PREDICT_ROLE); errors in the native API's shape."""
 
 from __future__ import annotations
 
+from drf_spectacular.plumbing import build_array_type, build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -19,7 +20,7 @@ from prediction_app.bodies import model_json, version_json
 from prediction_app.gcp_apis import run_gateway
 from prediction_app.models import Model, Version
 
-BODY = {"schema": OpenApiTypes.OBJECT}
+BODIES = build_array_type(build_basic_type(OpenApiTypes.OBJECT))
 
 
 class PredictionApi(ProjectScopedApi):
@@ -31,7 +32,7 @@ class PredictionApi(ProjectScopedApi):
 
 
 class ModelListApi(PredictionApi):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's models (ml v1 Model bodies)")
+    @extend_schema(responses={200: BODIES}, summary="The project's models (ml v1 Model bodies)")
     def get(self, request: Request, project: str) -> Response:
         models = selectors.models_list(
             project=self.project(project), filter_text=request.query_params.get("filter", "")
@@ -68,7 +69,7 @@ class ModelDetailApi(PredictionApi):
 
 
 class VersionListApi(PredictionApi):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="A model's versions")
+    @extend_schema(responses={200: BODIES}, summary="A model's versions (ml v1 Version bodies)")
     def get(self, request: Request, project: str, model: str) -> Response:
         obj = self.model(project, model)
         versions = selectors.versions_list(model=obj, filter_text=request.query_params.get("filter", ""))

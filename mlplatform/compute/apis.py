@@ -91,7 +91,7 @@ class FailurePolicyInput(StrictSerializer):
 class SpecInput(StrictSerializer):
     name = serializers.CharField(max_length=63)
     kind = serializers.ChoiceField(choices=[k.value for k in WorkloadKind])
-    groups = ReplicaGroupInput(many=True, allow_empty=False)
+    groups = serializers.ListField(child=ReplicaGroupInput(), min_length=1)
     failure_policy = FailurePolicyInput(required=False)
     storage = serializers.ListField(
         child=serializers.CharField(max_length=63), required=False, allow_null=True, default=None
@@ -125,7 +125,7 @@ class EventOutput(serializers.Serializer):
 
 
 class WorkloadOutput(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", default=None)
+    owner = serializers.CharField(source="owner.username", default=None, allow_null=True)
     project = serializers.CharField(source="project.slug")
     requests = RequestOutput(many=True)
     queue_position = serializers.IntegerField(allow_null=True, read_only=True)
