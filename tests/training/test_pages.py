@@ -17,6 +17,7 @@ from training_app.views import (
     form_from_job,
     form_input,
     job_body_from_form,
+    job_dir_for,
     next_job_id,
     tf_configs,
 )
@@ -381,6 +382,22 @@ def test_clone_and_edit_prefills_the_form_under_a_new_id(client, team, editor):
     assert 'value="trainer.task"' in html
     assert "--epochs\n3</textarea>" in html
     assert client.get("/projects/team-a/training/new/?clone=nope").status_code == 404
+
+
+def test_a_clone_writes_under_its_own_id_unless_its_directory_was_chosen_by_hand(client, team, editor):
+    submit(team, jobDir="gs://demo/jobs/mnist_1")
+    submit(team, "shared_1", jobDir="gs://demo/shared/output/")
+
+    clone = client.get("/projects/team-a/training/new/?clone=mnist_1").content.decode()
+    chosen = client.get("/projects/team-a/training/new/?clone=shared_1").content.decode()
+    form = {**PACKAGE_FORM, "job_id": "mnist_2", "job_dir": "gs://demo/jobs/mnist_2"}
+    client.post("/projects/team-a/training/new/", form)
+
+    assert 'name="job_dir" value="gs://demo/jobs/mnist_2"' in clone
+    assert 'name="job_dir" value="gs://demo/shared/output/"' in chosen
+    assert Job.objects.get(job_id="mnist_2").input["jobDir"] == "gs://demo/jobs/mnist_2"
+    assert job_dir_for("gs://demo/jobs/mnist_1/", "mnist_1", "mnist_2") == "gs://demo/jobs/mnist_2/"
+    assert job_dir_for("gs://demo/jobs/old_mnist_1", "mnist_1", "mnist_2") == "gs://demo/jobs/old_mnist_1"
 
 
 # --- a job's page ---------------------------------------------------------------------------------
