@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from mlplatform.compute import services as compute
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
+from tests.compute.test_replica_states import replica_states
 from tests.factories import job_row, quota
 from training_app import services
 from training_app.models import Job
@@ -61,6 +63,9 @@ def submit(project, job_id: str = "mnist_1", **training) -> Job:
         },
     }
     return services.job_create(project=project, body=body)
+
+
+RUNNING_MASTER = [{"role": "master", "index": 0, "phase": "running", "stage": "ready", "message": ""}]
 
 
 # --- the form as an AI Platform Job body ---------------------------------------------------------
@@ -439,6 +444,27 @@ def test_the_job_page_fragments_refresh_status_and_logs(client, team, editor):
     assert 'id="job-resource" hx-swap-oob="true"' in status
     assert logs.startswith('<div id="job-logs"')
     assert "No log yet" in logs
+
+
+def test_a_cancelled_training_job_whose_process_is_gone_no_longer_shows_master_running(
+    client, team, editor, local_compute
+):
+    # Given a running job whose master the backend last saw running (its process since gone)
+    job = submit(team)
+    Workload.objects.filter(pk=job.workload_id).update(
+        state=Workload.State.RUNNING, backend="local", replicas=RUNNING_MASTER
+    )
+
+    # When an editor cancels it and the stop and the status sync run
+    client.post(f"{job.get_absolute_url()}cancel/")
+    compute.workload_stop(workload_id=job.workload_id)
+    compute.workloads_sync()
+    page = client.get(job.get_absolute_url()).content.decode()
+
+    # Then the page, reloaded, says the job and its master were cancelled
+    assert ">CANCELLED<" in page
+    assert replica_states(page) == ["cancelled"]
+    assert "cancelled with its workload" in page
 
 
 def test_an_editor_cancels_a_queued_job(client, team, editor):
