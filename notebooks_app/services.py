@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from mlplatform.compute.selectors import default_backend_gpu_problem
 from mlplatform.compute.services import workload_cancel, workload_submit, workload_volumes_delete
 from mlplatform.compute.spec import ENV_NAME
 from mlplatform.core.errors import ApplicationError, ErrorCode
@@ -236,7 +237,10 @@ def notebook_finish_delete(*, notebook_id: int) -> bool:
 
 
 def _submit(notebook: Notebook, *, actor) -> None:
-    """Queue a workload for this start; the token changes with every start."""
+    """Queue a workload for this start; the token changes with every start. Refuses GPUs the
+    backend it would start on does not have (this machine's, on the local backend)."""
+    if problem := default_backend_gpu_problem(notebook.gpus):
+        raise ApplicationError(f"'{notebook.name}' {problem}.", field="gpus")
     notebook.secret = new_secret()
     user = actor or notebook.owner
     spec = notebook_spec(

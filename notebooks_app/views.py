@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from mlplatform.compute.models import Workload, WorkloadEvent
-from mlplatform.compute.selectors import quota_board, workload_log_tail
+from mlplatform.compute.selectors import default_backend_gpus, quota_board, workload_log_tail
 from mlplatform.compute.values import Stage
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Project
@@ -95,25 +95,48 @@ def _form_error(exc: ApplicationError) -> dict:
 
 @dataclass(frozen=True)
 class FlavorChoice:
-    """A flavor as the form offers it, with what the project's quota lets it have now."""
+    """A flavor as the form offers it, with what the project's quota, and the machine the default
+    backend runs on, let it have now."""
 
     flavor: Flavor
     nominal: int  # GPUs (vCPUs for CPU-only) of the project's quota; 0: none
     free: int  # what a new notebook could get now, borrowing from the cohort included
     borrowable: int
+    machine_gpus: int | None = None  # the local backend's GPUs; None: a cluster decides
+
+    @property
+    def runnable(self) -> bool:
+        return not self.flavor.is_gpu or self.machine_gpus != 0
+
+    @property
+    def most(self) -> int:
+        """The most GPUs (vCPUs) the form lets one ask for."""
+        quota = self.nominal + self.borrowable
+        return quota if self.machine_gpus is None or not self.flavor.is_gpu else min(quota, self.machine_gpus)
 
     @property
     def hint(self) -> str:
         unit = "GPUs" if self.flavor.is_gpu else "vCPUs"
+        if not self.runnable:
+            return "not on this machine: it has no GPUs (the local backend runs notebooks here)"
         if not self.nominal and not self.borrowable:
             return "no quota in this project"
         borrowed = f", {self.borrowable} borrowable" if self.borrowable else ""
-        return f"{self.free} of {self.nominal} {unit} free now{borrowed}"
+        machine = ""
+        if (
+            self.flavor.is_gpu
+            and self.machine_gpus is not None
+            and self.machine_gpus < self.nominal + self.borrowable
+        ):
+            machine = f"; this machine has {self.machine_gpus}"
+        return f"{self.free} of {self.nominal} {unit} free now{borrowed}{machine}"
 
 
 def flavor_choices(project: Project) -> list[FlavorChoice]:
-    """The CPU-only flavor first, then the GPU flavors the project has quota for (or can borrow)."""
+    """The CPU-only flavor first, then the GPU flavors the project has quota for (or can borrow);
+    on the local backend, one this machine has no GPUs for is shown as such, not offered."""
     rows = {row.flavor.name: row for row in quota_board(projects=[project])}
+    machine_gpus = default_backend_gpus()
     choices = []
     for flavor in Flavor.objects.order_by("-resource_name", "name"):
         row = rows.get(flavor.name)
@@ -124,7 +147,9 @@ def flavor_choices(project: Project) -> list[FlavorChoice]:
             choices.append(FlavorChoice(flavor, 0, 0, 0))
             continue
         nominal, free, borrowable = (int(getattr(a, amount)) for a in (row.nominal, row.free, row.borrowable))
-        choices.append(FlavorChoice(flavor, nominal, free, borrowable))
+        if flavor.is_gpu and machine_gpus is not None:
+            free = min(free, machine_gpus)
+        choices.append(FlavorChoice(flavor, nominal, free, borrowable, machine_gpus))
     return sorted(choices, key=lambda c: c.flavor.is_gpu)
 
 
@@ -271,13 +296,20 @@ def notebook_detail(request: HttpRequest, project: str, name: str) -> HttpRespon
 
 def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
     workload = notebook.workload
+    events = _events(workload)
+    if workload is not None:
+        # Its state read after its events (a state and its event commit together) is never behind
+        # them, so the header's state is the events' last; read again if it moved on in between.
+        workload.refresh_from_db()
+        if events and events[0][0].state != workload.state:
+            events = _events(workload)
     show_log = workload is not None and notebook.state in (State.FAILED, State.STARTING)
     return {
         "project": notebook.project,
         "notebook": notebook,
         "workload": workload,
         "steps": spawn_steps(notebook),
-        "events": _events(workload),
+        "events": events,
         "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
         if show_log
         else None,

@@ -164,6 +164,21 @@ def local_compute(settings, tmp_path):
     backends.get_backend.cache_clear()
 
 
+@pytest.fixture
+def machine_gpus(settings) -> Callable[[int], None]:
+    """machine_gpus(n): the default backend is the local one on a machine with n GPUs, as forms
+    and submits see it (LOCAL_GPUS stands in for nvidia-smi, which this machine lacks)."""
+    from mlplatform.compute import backends
+
+    def give(count: int) -> None:
+        settings.COMPUTE_BACKEND = "local"
+        settings.LOCAL_GPUS = str(count)
+        backends.get_backend.cache_clear()
+
+    yield give
+    backends.get_backend.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def console_url():
     """http://127.0.0.1:PORT serving mlplatform.asgi.application under uvicorn, as the console runs:

@@ -304,13 +304,25 @@ def job_new(request: HttpRequest, project: str) -> HttpResponse:
     return render(request, "training/job_form.html", context, status=400 if error else 200)
 
 
+def job_dir_for(job_dir: str, old_id: str, new_id: str) -> str:
+    """A clone's job directory: one named after the original's id (…/jobs/<id>, the form's
+    default) follows the new id, so the clone never writes over the original's output; one the
+    user chose otherwise stays as it is."""
+    path = job_dir.rstrip("/")
+    if path.endswith(f"/{old_id}"):
+        return path[: -len(old_id)] + new_id + job_dir[len(path) :]
+    return job_dir
+
+
 def _initial_form(project, clone: str) -> dict[str, str]:
     """A fresh form (a dated job id, the default runtime, the default bucket as job dir), or the
     fields of the job named by `clone` under a new id."""
     taken = set(jobs_list(project=project).values_list("job_id", flat=True))
     if clone:
         job = job_get(project=project, job_id=clone)
-        return {**form_from_job(job.input, job.labels), "job_id": next_job_id(job.job_id, taken)}
+        form = form_from_job(job.input, job.labels)
+        job_id = next_job_id(job.job_id, taken)
+        return {**form, "job_id": job_id, "job_dir": job_dir_for(form.get("job_dir", ""), job.job_id, job_id)}
     job_id = f"job_{timezone.localtime():%Y%m%d_%H%M%S}"
     job_id = next_job_id(job_id, taken) if job_id in taken else job_id
     runtime = RuntimeVersion.objects.filter(is_default=True).first()

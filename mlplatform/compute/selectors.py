@@ -297,6 +297,27 @@ def backend_overview() -> dict:
         return {"name": name, "integrations": {}, "error": str(exc)}
 
 
+def default_backend_gpus() -> int | None:
+    """The most GPUs a workload can get on the backend new workloads start on: the local
+    backend's (LOCAL_GPUS, else nvidia-smi's), None where a cluster decides (Kubernetes)."""
+    try:
+        return get_backend(default_backend_name()).gpu_capacity()
+    except BackendError:  # a misconfigured cluster: nothing known here
+        return None
+
+
+def default_backend_gpu_problem(gpus: int) -> str | None:
+    """Why a workload asking for `gpus` GPUs could never run on the default backend, or None."""
+    capacity = default_backend_gpus()
+    if capacity is None or gpus <= capacity:
+        return None
+    has = f"only {capacity} GPU{'s' if capacity != 1 else ''}" if capacity else "no GPUs"
+    return (
+        f"asks for {gpus} GPU{'s' if gpus != 1 else ''}, and this machine (the local backend) has {has}; "
+        "set LOCAL_GPUS to the GPUs it has, or run the console on a cluster"
+    )
+
+
 def default_backend_runs_images() -> bool:
     """Whether the backend new workloads start on runs container images; the local backend runs
     processes of this machine, and only groups that say their local alternative (LocalRun)."""

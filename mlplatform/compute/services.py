@@ -522,6 +522,7 @@ def _finish(
     finished_at = finished_at or timezone.now()
     _transition(workload, state, reason, actor=actor)
     workload.finished_at = finished_at
+    workload.replicas = _ended_replicas(workload.replicas, state)
     if workload.started_at:
         seconds = Decimal(max((finished_at - workload.started_at).total_seconds(), 0))
         workload.gpu_hours = (workload.total_gpus * seconds / 3600).quantize(Decimal("0.0001"))
@@ -533,6 +534,22 @@ def _finish_cancel(workload: Workload) -> None:
     """CANCELLED, by whoever asked for the cancel and for their reason."""
     asked = workload.events.filter(state=State.CANCELLING).select_related("actor").last()
     _finish(workload, State.CANCELLED, asked.reason if asked else "", actor=asked.actor if asked else None)
+
+
+def _ended_replicas(replicas: list[dict], state: str) -> list[dict]:
+    """The last replica rows of a workload that ended in `state`: none reads as pending or running
+    any more, since no status sync comes after the end. How far each got (stage) and what it last
+    said (a pull error, say) stay."""
+    if state == State.CANCELLED:
+        phase, why = "cancelled", "cancelled with its workload"
+    else:
+        phase, why = "stopped", f"stopped when its workload {state.lower()}"
+    return [
+        {**replica, "phase": phase, "message": replica.get("message") or why}
+        if replica.get("phase") in (Phase.PENDING, Phase.RUNNING)
+        else replica
+        for replica in replicas
+    ]
 
 
 def _replica_rows(status: WorkloadStatus) -> list[dict]:

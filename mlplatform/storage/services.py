@@ -10,6 +10,8 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 
 from mlplatform.core.errors import ApplicationError, ErrorCode
@@ -23,6 +25,21 @@ from mlplatform.storage.selectors import PROBE_PREFIX, connection_for_uri, store
 from mlplatform.storage.uris import BUCKET, ObjectUri
 
 Kind = StorageConnection.Kind
+_ENDPOINT = URLValidator(schemes=["http", "https"])
+
+
+def endpoint_problem(endpoint_url: str) -> str | None:
+    """Why `endpoint_url` cannot be a store's endpoint, or None when it can (or is empty)."""
+    if not endpoint_url:
+        return None
+    try:
+        _ENDPOINT(endpoint_url)
+    except ValidationError:
+        return (
+            f"'{endpoint_url}' is not an endpoint URL: give the store's http:// or https:// address, "
+            "such as https://s3.example.com or http://127.0.0.1:9000"
+        )
+    return None
 
 
 def _check_credentials(kind: str, credentials: dict, endpoint_url: str) -> dict:
@@ -85,6 +102,8 @@ def storage_connection_create(
         )
     if kind == Kind.LOCAL and endpoint_url:
         raise ApplicationError("Local connections have no endpoint.", field="endpoint_url")
+    if problem := endpoint_problem(endpoint_url):
+        raise ApplicationError(f"{problem}.", field="endpoint_url")
     secrets = _check_credentials(kind, credentials or {}, endpoint_url)
     connection = StorageConnection(
         project=project,
@@ -149,8 +168,15 @@ class Check:
 
 
 def storage_connection_test(*, connection: StorageConnection) -> list[Check]:
-    """Try to list, write, read and delete a probe object in each bucket; say what works."""
-    driver = driver_for(connection)
+    """Try to list, write, read and delete a probe object in each bucket; say what works. Every
+    failure is a check that says why, never an exception: a connection saved before its endpoint
+    was checked, or one its driver refuses, fails at the endpoint."""
+    if problem := endpoint_problem(connection.endpoint_url):
+        return [Check("endpoint", False, f"{problem}; remove the connection and add it again.")]
+    try:
+        driver = driver_for(connection)
+    except (ValueError, base.StorageError) as exc:  # botocore: "Invalid endpoint: ..."
+        return [Check("endpoint", False, f"The store's client refused the connection: {exc}")]
     return [check for bucket in connection.buckets for check in _probe_bucket(driver, bucket)]
 
 

@@ -18,6 +18,18 @@ from mlplatform.storage import selectors, services
 from mlplatform.storage.models import StorageConnection
 from mlplatform.storage.uris import ObjectUri, parse_uri
 
+# The add form's inputs: an error about one of them is shown at it, any other above the form.
+CONNECTION_INPUTS = (
+    "name",
+    "kind",
+    "buckets",
+    "endpoint_url",
+    "region",
+    "access_key_id",
+    "secret_access_key",
+    "service_account_json",
+)
+
 
 @login_required
 def storage(request: HttpRequest, project: str) -> HttpResponse:
@@ -53,10 +65,11 @@ def storage(request: HttpRequest, project: str) -> HttpResponse:
         except ApplicationError as exc:
             # Secrets are never sent back into the page, even on a failed submit.
             safe = {k: v for k, v in form.items() if k not in ("secret_access_key", "service_account_json")}
-            context.update(error=exc.message, error_field=exc.field, form=safe)
-        else:
-            messages.success(request, f"Connection '{connection.name}' added.")
-            return redirect("storage", project=obj.slug)
+            field = exc.field if exc.field in CONNECTION_INPUTS else ""
+            context.update(error={"message": exc.message, "input": field}, form=safe)
+            return render(request, "storage/storage.html", context, status=400)
+        messages.success(request, f"Connection '{connection.name}' added.")
+        return redirect("storage", project=obj.slug)
     return render(request, "storage/storage.html", context)
 
 

@@ -9,6 +9,7 @@
     const isGpu = flavor.dataset.gpu === "1";
     form.querySelectorAll("[data-gpu-only]").forEach((el) => { el.hidden = !isGpu; });
     if (gpus) gpus.disabled = !isGpu;
+    if (gpus && isGpu) gpus.max = flavor.dataset.max;  // what quota and the machine allow
     for (const option of image.options) {
       const suits = option.dataset.flavors.trim();
       option.hidden = option.disabled = Boolean(suits) && !suits.split(" ").includes(flavor.value);

@@ -3,9 +3,11 @@
 from collections import Counter
 
 import pytest
+import redis
 from django.core.management import CommandError, call_command
 
 from mlplatform.console.management.commands import bootstrap
+from mlplatform.core.management.commands import runconsole
 from mlplatform.core.models import Membership, Project, Role
 from mlplatform.quotas.inventory import flavor_for_product
 from mlplatform.quotas.models import ProjectQuota
@@ -85,3 +87,49 @@ def test_bootstrap_gives_the_admin_a_generous_demo_project_and_can_run_again(
 )
 def test_gpus_found_by_nvidia_smi_map_to_catalog_flavors(product, flavor):
     assert flavor_for_product(product) == flavor
+
+
+def test_bootstrap_again_keeps_what_an_admin_changed(db, monkeypatch, capsys, settings, tmp_path):
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    settings.DATA_DIR = tmp_path
+    # This machine has no GPU: nvidia-smi's answer is the one thing stood in for.
+    monkeypatch.setattr(bootstrap, "detect_gpus", lambda: Counter({"nvidia-a100-80gb": 2}))
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    call_command("bootstrap")
+    demo = Project.objects.get(slug="demo")
+    # an admin lowers the demo's quotas in Django admin and changes the generated password
+    ProjectQuota.objects.filter(project=demo, flavor__name="cpu").update(
+        nominal_cpu=16, nominal_memory_gib=64
+    )
+    ProjectQuota.objects.filter(project=demo, flavor__name="nvidia-a100-80gb").update(nominal_gpus=1)
+    admin = Membership.objects.get(project=demo).user
+    admin.set_password("chosen-by-the-admin")
+    admin.save()
+    capsys.readouterr()
+
+    call_command("bootstrap")  # `make run` again
+
+    cpu = ProjectQuota.objects.get(project=demo, flavor__name="cpu")
+    assert (cpu.nominal_cpu, cpu.nominal_memory_gib) == (16, 64)
+    assert ProjectQuota.objects.get(project=demo, flavor__name="nvidia-a100-80gb").nominal_gpus == 1
+    admin.refresh_from_db()
+    assert admin.check_password("chosen-by-the-admin")
+    out = capsys.readouterr().out
+    assert "demo quota: 16 vCPUs, 64 GiB, GPUs: {'nvidia-a100-80gb': 1}" in out
+    assert "with the password set since" in out
+
+
+def test_the_embedded_redis_of_runconsole_lives_in_data_dir_where_settings_look(settings, tmp_path):
+    # settings' default REDIS_URL, without REDIS_URL set, is unix://DATA_DIR/redis.sock
+    settings.DATA_DIR = tmp_path
+
+    broker = runconsole.Command()._embedded_redis()
+    try:
+        broker.set("queued", "task")
+        broker.save()
+        reached = redis.Redis(unix_socket_path=str(tmp_path / "redis.sock")).get("queued")
+    finally:
+        runconsole.Command()._stop_embedded_redis(broker)
+
+    assert reached == b"task"
+    assert (tmp_path / "broker.rdb").exists()  # what the next run starts from

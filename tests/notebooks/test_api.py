@@ -14,7 +14,8 @@ BASE = "/api/projects/team-a/notebooks/"
 
 
 @pytest.fixture
-def team(project, images):
+def team(project, images, machine_gpus):
+    machine_gpus(8)
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     quota(project, "nvidia-tesla-t4", nominal_gpus=2, nominal_cpu=8, nominal_memory_gib=32)
     return project

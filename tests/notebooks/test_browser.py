@@ -32,7 +32,8 @@ pytestmark = [
 
 
 @pytest.fixture
-def team(project, celery_worker, images, notebook_compute):
+def team(project, celery_worker, images, notebook_compute, machine_gpus):
+    machine_gpus(2)  # what the form offers follows the machine's GPUs: here two T4s
     quota(project, "cpu", nominal_cpu=4, nominal_memory_gib=16)
     quota(project, "nvidia-tesla-t4", nominal_gpus=2, nominal_cpu=8, nominal_memory_gib=32)
     return project

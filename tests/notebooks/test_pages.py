@@ -21,7 +21,8 @@ NEW = f"{LIST}new/"
 
 
 @pytest.fixture
-def team(project, images):
+def team(project, images, machine_gpus):
+    machine_gpus(16)  # more than any quota here: what quota refuses is not the machine's
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     quota(project, "nvidia-a100-80gb", nominal_gpus=8, nominal_cpu=96, nominal_memory_gib=1360)
     return project

@@ -19,7 +19,8 @@ PARENT = "projects/team-a/locations/local"
 
 
 @pytest.fixture
-def workbench(google_api, member, project, images):
+def workbench(google_api, member, project, images, machine_gpus):
+    machine_gpus(8)
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     quota(project, "nvidia-tesla-t4", nominal_gpus=2, nominal_cpu=8, nominal_memory_gib=32)
     return google_api(member(Role.EDITOR, "alice"), "notebooks", "v2").projects().locations()

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from mlplatform.compute import services as compute
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
+from tests.compute.test_replica_states import replica_states
 from tests.factories import job_row, quota
 from training_app import services
 from training_app.models import Job
@@ -17,6 +19,7 @@ from training_app.views import (
     form_from_job,
     form_input,
     job_body_from_form,
+    job_dir_for,
     next_job_id,
     tf_configs,
 )
@@ -60,6 +63,9 @@ def submit(project, job_id: str = "mnist_1", **training) -> Job:
         },
     }
     return services.job_create(project=project, body=body)
+
+
+RUNNING_MASTER = [{"role": "master", "index": 0, "phase": "running", "stage": "ready", "message": ""}]
 
 
 # --- the form as an AI Platform Job body ---------------------------------------------------------
@@ -383,6 +389,22 @@ def test_clone_and_edit_prefills_the_form_under_a_new_id(client, team, editor):
     assert client.get("/projects/team-a/training/new/?clone=nope").status_code == 404
 
 
+def test_a_clone_writes_under_its_own_id_unless_its_directory_was_chosen_by_hand(client, team, editor):
+    submit(team, jobDir="gs://demo/jobs/mnist_1")
+    submit(team, "shared_1", jobDir="gs://demo/shared/output/")
+
+    clone = client.get("/projects/team-a/training/new/?clone=mnist_1").content.decode()
+    chosen = client.get("/projects/team-a/training/new/?clone=shared_1").content.decode()
+    form = {**PACKAGE_FORM, "job_id": "mnist_2", "job_dir": "gs://demo/jobs/mnist_2"}
+    client.post("/projects/team-a/training/new/", form)
+
+    assert 'name="job_dir" value="gs://demo/jobs/mnist_2"' in clone
+    assert 'name="job_dir" value="gs://demo/shared/output/"' in chosen
+    assert Job.objects.get(job_id="mnist_2").input["jobDir"] == "gs://demo/jobs/mnist_2"
+    assert job_dir_for("gs://demo/jobs/mnist_1/", "mnist_1", "mnist_2") == "gs://demo/jobs/mnist_2/"
+    assert job_dir_for("gs://demo/jobs/old_mnist_1", "mnist_1", "mnist_2") == "gs://demo/jobs/old_mnist_1"
+
+
 # --- a job's page ---------------------------------------------------------------------------------
 
 
@@ -422,6 +444,27 @@ def test_the_job_page_fragments_refresh_status_and_logs(client, team, editor):
     assert 'id="job-resource" hx-swap-oob="true"' in status
     assert logs.startswith('<div id="job-logs"')
     assert "No log yet" in logs
+
+
+def test_a_cancelled_training_job_whose_process_is_gone_no_longer_shows_master_running(
+    client, team, editor, local_compute
+):
+    # Given a running job whose master the backend last saw running (its process since gone)
+    job = submit(team)
+    Workload.objects.filter(pk=job.workload_id).update(
+        state=Workload.State.RUNNING, backend="local", replicas=RUNNING_MASTER
+    )
+
+    # When an editor cancels it and the stop and the status sync run
+    client.post(f"{job.get_absolute_url()}cancel/")
+    compute.workload_stop(workload_id=job.workload_id)
+    compute.workloads_sync()
+    page = client.get(job.get_absolute_url()).content.decode()
+
+    # Then the page, reloaded, says the job and its master were cancelled
+    assert ">CANCELLED<" in page
+    assert replica_states(page) == ["cancelled"]
+    assert "cancelled with its workload" in page
 
 
 def test_an_editor_cancels_a_queued_job(client, team, editor):

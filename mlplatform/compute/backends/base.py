@@ -151,6 +151,10 @@ class Backend(Protocol):
     def integrations(self) -> dict[str, bool]:
         """Optional integrations the backend can see (Kueue, JobSet, Kubeflow training, KServe)."""
 
+    def gpu_capacity(self) -> int | None:
+        """The most GPUs a workload can have here; None where this is not known (a cluster's
+        nodes and their device plugins decide)."""
+
     def delete_volumes(self, project: str, name: str) -> None:
         """Remove the persistent volumes of the workloads named `name` (a deleted notebook)."""
 

@@ -79,6 +79,9 @@ class KubernetesBackend:
 
     # --- running
 
+    def gpu_capacity(self) -> None:
+        return None  # the nodes decide; what no node has waits, and says so, at scheduling
+
     def integrations(self) -> dict[str, bool]:
         return self.client.detect_integrations()
 

@@ -69,6 +69,9 @@ class LocalBackend:
     def integrations(self) -> dict[str, bool]:
         return {}  # processes on this machine: no cluster, nothing to integrate with
 
+    def gpu_capacity(self) -> int:
+        return len(self.ledger.inventory)  # this machine's GPUs (LOCAL_GPUS, else nvidia-smi's)
+
     def run_dir(self, ref: WorkloadRef) -> Path:
         return layout.run_dir(self.root, ref)
 

