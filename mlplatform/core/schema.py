@@ -31,7 +31,7 @@ WRITE = (*READ, "409", "413", "429")
 PATH_PATTERN = "^[^/]+$"
 # drf-spectacular's pattern of a DecimalField, `^-?\d{0,5}(?:\.\d{0,3})?$`, also matches "", "-"
 # and ".", which DRF refuses ("A valid number is required."): this one needs a digit.
-SPECTACULAR_DECIMAL = re.compile(r"^\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$$")
+SPECTACULAR_DECIMAL = re.compile(r"^\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$\Z")
 
 
 def truthful_errors(result: dict, **kwargs) -> dict:

@@ -18,13 +18,14 @@ from tests.factories import MembershipFactory, UserFactory
 
 CONNECTION_LIMIT = 24
 BURST = 200
+PASSWORD = "burst-only"  # CI's PostgreSQL asks for one on TCP (scram-sha-256); the embedded one trusts
 
 
 @pytest.fixture
 def limited_role(transactional_db):
     """A role that may hold at most CONNECTION_LIMIT connections, with the test database's tables."""
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE burst LOGIN CONNECTION LIMIT {CONNECTION_LIMIT}")
+        cursor.execute(f"CREATE ROLE burst LOGIN PASSWORD '{PASSWORD}' CONNECTION LIMIT {CONNECTION_LIMIT}")
         cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO burst")
         cursor.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO burst")
     yield "burst"
@@ -51,7 +52,7 @@ def test_a_burst_of_concurrent_requests_does_not_exhaust_postgresql(limited_role
     user = UserFactory()
     MembershipFactory(user=user)
     token = token_for(user)
-    env = {**os.environ, "DATABASE_URL": console_database_url(user=limited_role)}
+    env = {**os.environ, "DATABASE_URL": console_database_url(user=f"{limited_role}:{PASSWORD}")}
     log_path = tmp_path / "console.log"
 
     # when 200 requests arrive at once
