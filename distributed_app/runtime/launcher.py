@@ -1,0 +1,101 @@
+"""An MPI job's launcher on the local backend: wait for every worker, write the hostfile, run
+`mpirun` over it, and end with its exit code (a failing rank's last line printed last, so the
+job's failure message names it).
+
+The workers are the ranks that this mpirun starts on this machine (one host, loopback slots):
+OpenMPI's own launch needs no ssh then. The worker replicas (worker.py) hold their share of the
+gang while it runs: the launcher starts mpirun only once all of them are connected, as
+mpi-operator's launcher waits for its workers, and tells them the exit code at the end.
+
+    python launcher.py --workers 3 --slots 1 -- python train.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+HOSTFILE = "hostfile"
+HOSTFILE_BEGIN, HOSTFILE_END = "--- hostfile ---", "--- end of hostfile ---"  # the job's page shows it
+WAIT_SECONDS = 300  # for the workers to connect
+NOT_FOUND = 127  # a shell's code for a command it cannot find
+TAG = re.compile(r"^\[\d+,(\d+)\]<(stdout|stderr)>:(.*)$")  # --tag-output's prefix: [job,rank]<stream>:
+
+
+def hostfile(workers: int, slots: int) -> str:
+    """One loopback host with a slot per rank: every worker's slots."""
+    return f"localhost slots={workers * slots}\n"
+
+
+def mpirun_command(mpirun: str, *, ranks: int, hostfile_path: str, command: list[str]) -> list[str]:
+    command_line = [mpirun, "--hostfile", hostfile_path, "-np", str(ranks), "--oversubscribe", "--tag-output"]
+    if os.geteuid() == 0:  # OpenMPI refuses root unless told; pods never run as root
+        command_line.append("--allow-run-as-root")
+    return [*command_line, *command]
+
+
+def wait_for_workers(server: socket.socket, workers: int, deadline: float) -> list[socket.socket]:
+    connected: list[socket.socket] = []
+    while len(connected) < workers:
+        server.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            connection, _ = server.accept()
+        except TimeoutError:
+            raise SystemExit(
+                f"only {len(connected)} of {workers} workers came up in {WAIT_SECONDS} s"
+            ) from None
+        connected.append(connection)
+    return connected
+
+
+def run(command: list[str]) -> tuple[int, dict[int, str]]:
+    """mpirun's exit code, and each rank's last line of output."""
+    last: dict[int, str] = {}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            tagged = TAG.match(line.rstrip("\n"))
+            if tagged and tagged.group(3).strip():
+                last[int(tagged.group(1))] = tagged.group(3).strip()
+    return process.returncode, last
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--slots", type=int, required=True)
+    parser.add_argument("--mpirun", default="mpirun")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    mpirun = shutil.which(args.mpirun)
+    if mpirun is None:
+        print(f"{args.mpirun} not found on PATH: this job needs an MPI (Debian's openmpi-bin)", flush=True)
+        return NOT_FOUND
+    with socket.create_server(("127.0.0.1", int(os.environ["MLPLATFORM_PORT"]))) as server:
+        workers = wait_for_workers(server, args.workers, time.monotonic() + WAIT_SECONDS)
+        with open(HOSTFILE, "w") as out:
+            out.write(hostfile(args.workers, args.slots))
+        print(f"{HOSTFILE_BEGIN}\n{hostfile(args.workers, args.slots)}{HOSTFILE_END}", flush=True)
+        code, last = run(
+            mpirun_command(mpirun, ranks=args.workers * args.slots, hostfile_path=HOSTFILE, command=command)
+        )
+        for worker in workers:
+            worker.sendall(json.dumps({"exit_code": code}).encode())
+            worker.close()
+    if code:
+        said = "; ".join(f"rank {rank}: {line}" for rank, line in sorted(last.items()))
+        print(f"mpirun exited with code {code}; last lines: {said}", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
