@@ -23,7 +23,8 @@ import sys
 import time
 
 HOSTFILE = "hostfile"
-HOSTFILE_BEGIN, HOSTFILE_END = "--- hostfile ---", "--- end of hostfile ---"  # the job's page shows it
+# As the Kubernetes launcher prints them: the job page shows what is between.
+HOSTFILE_BEGIN, HOSTFILE_END = "--- hostfile ---", "--- end of hostfile ---"
 WAIT_SECONDS = 300  # for the workers to connect
 NOT_FOUND = 127  # a shell's code for a command it cannot find
 TAG = re.compile(r"^\[\d+,(\d+)\]<(stdout|stderr)>:(.*)$")  # --tag-output's prefix: [job,rank]<stream>:
