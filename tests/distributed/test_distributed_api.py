@@ -3,6 +3,7 @@ is one workload of a launcher and N workers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from distributed_app.inputs import request_from_json
 from distributed_app.models import DistributedJob
 from distributed_app.specs import FlavorShape, distributed_spec
 from mlplatform.compute.models import Workload
+from mlplatform.compute.spec import SpecError, spec_from_dict, spec_to_dict, validate_spec
 from mlplatform.core.models import Role
 from tests.factories import quota
 
@@ -75,3 +77,12 @@ def test_the_gang_is_one_workload_of_a_launcher_and_n_workers_with_their_gpus():
     assert spec.requests()[A100.name].gpus == 32  # admitted all at once: the whole gang's GPUs
     assert (spec.mpi.slots, spec.mpi.implementation) == (8, "openmpi")
     assert launcher.command == ("python", "train.py")
+
+
+def test_the_gang_spec_survives_the_workload_row_and_a_second_launcher_is_refused():
+    spec = distributed_spec(request_from_json(GOOD), flavor=A100)
+
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+    two_launchers = replace(spec, groups=(replace(spec.groups[0], count=2), spec.groups[1]))
+    with pytest.raises(SpecError, match="exactly one launcher"):
+        validate_spec(two_launchers)
