@@ -42,18 +42,27 @@ def mpirun_command(mpirun: str, *, ranks: int, hostfile_path: str, command: list
     return [*command_line, *command]
 
 
-def wait_for_workers(server: socket.socket, workers: int, deadline: float) -> list[socket.socket]:
-    connected: list[socket.socket] = []
+def wait_for_workers(
+    server: socket.socket, workers: int, deadline: float
+) -> dict[int, tuple[socket.socket, str]]:
+    """Each worker's connection and the GPUs it was given (its CUDA_VISIBLE_DEVICES), by index."""
+    connected: dict[int, tuple[socket.socket, str]] = {}
     while len(connected) < workers:
         server.settimeout(max(deadline - time.monotonic(), 0.01))
         try:
             connection, _ = server.accept()
+            hello = json.loads(connection.makefile().readline())
         except TimeoutError:
             raise SystemExit(
                 f"only {len(connected)} of {workers} workers came up in {WAIT_SECONDS} s"
             ) from None
-        connected.append(connection)
+        connected[int(hello["index"])] = (connection, hello.get("gpus", ""))
     return connected
+
+
+def gang_gpus(workers: dict[int, tuple[socket.socket, str]]) -> str:
+    """The workers' GPUs in worker order: each rank picks its own by its local rank among them."""
+    return ",".join(gpus for _, (_, gpus) in sorted(workers.items()) if gpus)
 
 
 def run(command: list[str]) -> tuple[int, dict[int, str]]:
@@ -86,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         with open(HOSTFILE, "w") as out:
             out.write(hostfile(args.workers, args.slots))
         print(f"{HOSTFILE_BEGIN}\n{hostfile(args.workers, args.slots)}{HOSTFILE_END}", flush=True)
+        if gpus := gang_gpus(workers):  # the ranks are the launcher's children here: give them the gang's
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpus
         code, last = run(
             mpirun_command(mpirun, ranks=args.workers * args.slots, hostfile_path=HOSTFILE, command=command)
         )
-        for worker in workers:
+        for worker, _ in workers.values():
             worker.sendall(json.dumps({"exit_code": code}).encode())
             worker.close()
     if code:

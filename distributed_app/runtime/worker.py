@@ -1,7 +1,8 @@
 """An MPI job's worker on the local backend: hold the worker's share of the gang while the
 launcher's mpirun runs its ranks (launcher.py says why the ranks are the launcher's children here).
 
-It connects to the launcher's address in MLPLATFORM_CLUSTER, and ends when the launcher tells it
+It connects to the launcher's address in MLPLATFORM_CLUSTER, says its index and the GPUs it was
+given (the launcher hands them to the ranks), and ends when the launcher tells it
 mpirun's exit code: the job's outcome is the launcher's, so the worker succeeds either way.
 """
 
@@ -33,6 +34,8 @@ def main() -> int:
                 print(f"worker-{index}: the launcher never listened", flush=True)
                 return 1
             time.sleep(0.2)
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    connection.sendall(json.dumps({"index": index, "gpus": gpus}).encode() + b"\n")
     print(f"worker-{index}: joined the launcher; its ranks run under the launcher's mpirun", flush=True)
     with connection:
         said = b"".join(iter(lambda: connection.recv(4096), b""))

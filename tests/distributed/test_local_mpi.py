@@ -18,7 +18,10 @@ from tests.factories import quota
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.xdist_group("real-worker"),
-    pytest.mark.skipif(shutil.which("mpirun") is None, reason="Debian's openmpi-bin is not installed (.ci/run installs it; make test says how)"),
+    pytest.mark.skipif(
+        shutil.which("mpirun") is None,
+        reason="Debian's openmpi-bin is not installed (.ci/run installs it; make test says how)",
+    ),
 ]
 
 ALLREDUCE = """
