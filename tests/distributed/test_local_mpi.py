@@ -8,6 +8,7 @@ import shutil
 import textwrap
 import time
 
+import psutil
 import pytest
 
 from mlplatform.compute import backends
@@ -103,3 +104,40 @@ def test_a_failing_rank_fails_the_job_with_its_message(team, editor, tmp_path):
     assert job["state"] == "FAILED"
     assert "launcher-0 failed" in job["error_message"]
     assert "rank 1: ValueError: loss is nan at step 7" in job["error_message"]
+
+
+SLEEPING = """
+import time
+from mpi4py import MPI
+
+print(f"rank {MPI.COMM_WORLD.Get_rank()} sleeping", flush=True)
+time.sleep(300)
+"""
+
+
+def running_ranks(path: str) -> list[psutil.Process]:
+    """The rank processes of `path` (not the launcher or mpirun, whose arguments name it too)."""
+    ranks = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if cmdline[-1:] == [path] and not any(a.endswith(("launcher.py", "mpirun")) for a in cmdline):
+            ranks.append(process)
+    return ranks
+
+
+def test_cancel_ends_the_launcher_its_ranks_and_the_workers(team, editor, tmp_path):
+    path = script(tmp_path, SLEEPING)
+    body = {"name": "long", "command": ["python", path], "workers": 2}
+    assert editor.post(JOBS, body, format="json").status_code == 201
+    wait(editor, "long", {"RUNNING"})
+    deadline = time.monotonic() + 60
+    while len(ranks := running_ranks(path)) < 2:
+        assert time.monotonic() < deadline, "the ranks never started"
+        time.sleep(0.2)
+
+    assert editor.post(f"{JOBS}long/cancel/", format="json").status_code == 200
+    job = wait(editor, "long", {"CANCELLED"})
+
+    assert job["state"] == "CANCELLED"
+    _, alive = psutil.wait_procs(ranks, timeout=15)
+    assert not alive
