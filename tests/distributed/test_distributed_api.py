@@ -86,3 +86,25 @@ def test_the_gang_spec_survives_the_workload_row_and_a_second_launcher_is_refuse
     two_launchers = replace(spec, groups=(replace(spec.groups[0], count=2), spec.groups[1]))
     with pytest.raises(SpecError, match="exactly one launcher"):
         validate_spec(two_launchers)
+
+
+@pytest.mark.django_db
+def test_the_form_queues_a_job_and_shows_a_refusal_naming_the_field(client, member, project):
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    client.force_login(member(Role.EDITOR))
+    form = {"name": "allreduce", "command": "python -m mpi4py train.py", "workers": "2", "flavor": "cpu"}
+
+    refused = client.post("/projects/team-a/distributed/new/", {**form, "workers": "0"})
+    made = client.post("/projects/team-a/distributed/new/", form)
+
+    assert refused.status_code == 400
+    assert b"workers" in refused.content
+    assert b"from 1 to 128 (got 0)" in refused.content
+    assert made.status_code == 302
+    job = DistributedJob.objects.get()
+    assert job.input["command"] == ["python", "-m", "mpi4py", "train.py"]
+    listed = client.get("/projects/team-a/distributed/")
+    assert b"allreduce" in listed.content
+    page = client.get(made.url)
+    assert page.status_code == 200
+    assert b"Not written yet" in page.content  # the hostfile, before the launcher ran
