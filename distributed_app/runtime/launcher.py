@@ -26,6 +26,7 @@ HOSTFILE = "hostfile"
 # As the Kubernetes launcher prints them: the job page shows what is between.
 HOSTFILE_BEGIN, HOSTFILE_END = "--- hostfile ---", "--- end of hostfile ---"
 WAIT_SECONDS = 300  # for the workers to connect
+MAX_RANKS_NAMED = 3  # in the failure line: the job's message keeps its end
 NOT_FOUND = 127  # a shell's code for a command it cannot find
 TAG = re.compile(r"^\[\d+,(\d+)\]<(stdout|stderr)>:(.*)$")  # --tag-output's prefix: [job,rank]<stream>:
 
@@ -65,17 +66,28 @@ def gang_gpus(workers: dict[int, tuple[socket.socket, str]]) -> str:
     return ",".join(gpus for _, (_, gpus) in sorted(workers.items()) if gpus)
 
 
-def run(command: list[str]) -> tuple[int, dict[int, str]]:
-    """mpirun's exit code, and each rank's last line of output."""
+def run(command: list[str]) -> tuple[int, dict[int, str], dict[int, str]]:
+    """mpirun's exit code, and each rank's last line of output and of its stderr."""
     last: dict[int, str] = {}
+    errors: dict[int, str] = {}
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
         for line in process.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
             tagged = TAG.match(line.rstrip("\n"))
             if tagged and tagged.group(3).strip():
-                last[int(tagged.group(1))] = tagged.group(3).strip()
-    return process.returncode, last
+                rank, stream, text = int(tagged.group(1)), tagged.group(2), tagged.group(3).strip()
+                last[rank] = text
+                if stream == "stderr":
+                    errors[rank] = text
+    return process.returncode, last, errors
+
+
+def failure_summary(code: int, last: dict[int, str], errors: dict[int, str]) -> str:
+    """One short line naming the ranks that said why: those that wrote to stderr, else any."""
+    said = errors or last
+    ranks = "; ".join(f"rank {rank}: {line}" for rank, line in sorted(said.items())[:MAX_RANKS_NAMED])
+    return f"mpirun exited with code {code}" + (f"; {ranks}" if ranks else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,15 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{HOSTFILE_BEGIN}\n{hostfile(args.workers, args.slots)}{HOSTFILE_END}", flush=True)
         if gpus := gang_gpus(workers):  # the ranks are the launcher's children here: give them the gang's
             os.environ["CUDA_VISIBLE_DEVICES"] = gpus
-        code, last = run(
+        code, last, errors = run(
             mpirun_command(mpirun, ranks=args.workers * args.slots, hostfile_path=HOSTFILE, command=command)
         )
         for worker, _ in workers.values():
             worker.sendall(json.dumps({"exit_code": code}).encode())
             worker.close()
     if code:
-        said = "; ".join(f"rank {rank}: {line}" for rank, line in sorted(last.items()))
-        print(f"mpirun exited with code {code}; last lines: {said}", flush=True)
+        print(failure_summary(code, last, errors), flush=True)
     return code
 
 
