@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint install lock vendor clean bench
+.PHONY: run test lint install mpi lock vendor clean bench
 
 $(VENV)/.installed: requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -13,7 +13,16 @@ $(VENV)/.installed: requirements.lock
 	$(PY) -m pip install --quiet -r requirements.lock
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed mpi
+
+# MPI jobs run Debian's OpenMPI (mpirun; mpi4py's wheel loads its libmpi): installed where we are
+# root with apt-get and mpirun is missing; elsewhere this says what to install, and their tests skip.
+mpi:
+	@command -v mpirun >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		{ apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev; }; }
+	@command -v mpirun >/dev/null || echo "make: mpirun is missing, so the MPI job tests skip:" \
+		"install Debian's openmpi-bin and libopenmpi-dev (sudo apt-get install openmpi-bin libopenmpi-dev)" >&2
 
 run: install
 	$(PY) manage.py migrate --noinput
@@ -24,7 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint mpi
 	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-check-only} $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 

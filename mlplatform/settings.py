@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "notebooks_app",
     "training_app",
     "prediction_app",
+    "distributed_app",
     "mlplatform.console",  # above the apps: pages and setup that span them
 ]
 

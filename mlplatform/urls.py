@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/", include("mlplatform.compute.api_urls")),
     path("api/", include("notebooks_app.api_urls")),
     path("api/", include("prediction_app.api_urls")),
+    path("api/", include("distributed_app.api_urls")),
     path("v1/", include("mlplatform.gcp.urls")),
     path("v1/", include("training_app.gcp_urls")),
     path("v1/", include("prediction_app.gcp_urls")),

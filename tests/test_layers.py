@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("mlplatform", "notebooks_app", "training_app", "prediction_app")
+PACKAGES = ("mlplatform", "notebooks_app", "training_app", "prediction_app", "distributed_app")
 
 # What each part of the code may import of the project (itself always).
 CORE = ("mlplatform.core",)
@@ -26,6 +26,7 @@ ALLOWED = {
     "notebooks_app": BELOW_APPS,
     "training_app": BELOW_APPS,
     "prediction_app": (*BELOW_APPS, "training_app"),  # batch prediction jobs are jobs
+    "distributed_app": BELOW_APPS,
 }
 BACKENDS = "mlplatform.compute.backends"  # compute's own: apps reach them through its services
 

@@ -11,6 +11,7 @@ from django.urls import get_resolver, path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from distributed_app.services import distributed_job_create
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import ApiToken, Project, Role
 from mlplatform.gcp.models import Operation
@@ -154,6 +155,21 @@ class TestWorkloads(ResourcePermissions):
         Workload.objects.create(
             id=WORKLOAD, project=project, kind="batch", name="sweep", spec=workload_spec("sweep")
         )
+
+
+class TestDistributedJobs(ResourcePermissions):
+    jobs = f"{PROJECT}distributed-jobs/"
+    body = {"name": "fresh", "command": ["python", "train.py"], "workers": 2}
+    cases = (
+        read(jobs),
+        write("POST", jobs, body, ok=201),
+        read(f"{jobs}sweep/"),
+        write("POST", f"{jobs}sweep/cancel/"),
+    )
+
+    @pytest.fixture
+    def given(self, project, cpu_quota):
+        distributed_job_create(project=project, body={**self.body, "name": "sweep"})
 
 
 class TestNotebooks(ResourcePermissions):

@@ -111,12 +111,25 @@ class ReplicaGroup:
 
 
 @dataclass(frozen=True)
+class Mpi:
+    """An MPI gang: one `launcher` replica runs mpirun over the `worker` group's replicas, each with
+    `slots` ranks. Image backends build mpi-operator's shape from it (ssh keys, a hostfile); the
+    local backend runs the groups as they are."""
+
+    implementation: str = "openmpi"  # openmpi, intel, mpich: the hostfile's and mpirun's dialect
+    slots: int = 1
+    launcher: str = "launcher"
+    worker: str = "worker"
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     name: str
     kind: WorkloadKind
     groups: tuple[ReplicaGroup, ...]
     failure_policy: FailurePolicy = field(default_factory=FailurePolicy)
     storage: tuple[str, ...] | None = None  # the project's storage connections to wire in; None: all
+    mpi: Mpi | None = None  # an MPI gang (launcher + workers), for backends that build its shape
 
     @property
     def replicas(self) -> int:
@@ -157,11 +170,25 @@ def validate_spec(spec: WorkloadSpec) -> None:
         raise SpecError("groups", "replica roles must be unique")
     for i, group in enumerate(spec.groups):
         _validate_group(f"groups[{i}]", group)
+    if spec.mpi is not None:
+        _validate_mpi(spec.mpi, {group.role: group for group in spec.groups})
     policy = spec.failure_policy
     if policy.backoff_limit < 0:
         raise SpecError("failure_policy.backoff_limit", "must not be negative")
     if policy.max_run_seconds is not None and policy.max_run_seconds <= 0:
         raise SpecError("failure_policy.max_run_seconds", "must be positive")
+
+
+def _validate_mpi(mpi: Mpi, groups: dict[str, ReplicaGroup]) -> None:
+    if mpi.implementation not in ("openmpi", "intel", "mpich"):
+        raise SpecError("mpi.implementation", f"'{mpi.implementation}' is not openmpi, intel or mpich")
+    if mpi.slots < 1:
+        raise SpecError("mpi.slots", f"must be at least 1 (got {mpi.slots})")
+    for role in (mpi.launcher, mpi.worker):
+        if role not in groups:
+            raise SpecError("mpi", f"names replica group '{role}', which the spec does not have")
+    if groups[mpi.launcher].count != 1:
+        raise SpecError("mpi.launcher", "an MPI job has exactly one launcher")
 
 
 def _validate_group(path: str, group: ReplicaGroup) -> None:
@@ -214,6 +241,7 @@ def spec_from_dict(data: dict) -> WorkloadSpec:
                 ttl_after_finished_seconds=policy.get("ttl_after_finished_seconds", 3600),
             ),
             storage=None if data.get("storage") is None else tuple(str(name) for name in data["storage"]),
+            mpi=None if data.get("mpi") is None else Mpi(**data["mpi"]),
         )
     except SpecError:
         raise

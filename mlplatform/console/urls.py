@@ -15,4 +15,5 @@ urlpatterns = [
     path("projects/<str:project>/notebooks/", include("notebooks_app.urls")),
     path("projects/<str:project>/training/", include("training_app.urls")),
     path("projects/<str:project>/prediction/", include("prediction_app.urls")),
+    path("projects/<str:project>/distributed/", include("distributed_app.urls")),
 ]

@@ -205,7 +205,18 @@ def test_detect_integrations_from_the_served_api_groups(client, kube):
     kube.add_api_group(*OPTIONAL_GROUPS["kueue"])
     kube.add_api_group(*OPTIONAL_GROUPS["kserve"])
 
-    assert client.detect_integrations() == {"kueue": True, "jobset": False, "kubeflow": False, "kserve": True}
+    assert client.detect_integrations() == {
+        "kueue": True,
+        "jobset": False,
+        "kubeflow": False,
+        "kserve": True,
+        "mpijob": False,
+        "coscheduling": False,
+    }
+
+    kube.add_api_group(*OPTIONAL_GROUPS["mpijob"])
+
+    assert client.detect_integrations()["mpijob"]
 
 
 def pod(name: str) -> dict:

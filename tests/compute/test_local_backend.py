@@ -205,6 +205,24 @@ def test_exit_code_rules_decide_retries(backend, codes, policy, phase, restarts,
         assert replica.exit_code == int(codes[-1])
 
 
+def test_long_lines_before_the_last_do_not_crowd_it_out_of_the_failure_message(backend):
+    ref = new_ref()
+    noisy = """
+        import sys
+        for n in range(4):
+            print(f"traceback line {n} " + "x" * 200)
+        print("the reason: loss is nan")
+        sys.exit(3)
+    """
+    backend.submit(ref, workload(group("worker", noisy)), FLAVORS, NO_WIRING)
+
+    status = wait_phase(backend, ref, Phase.FAILED)
+
+    assert status.message.endswith("the reason: loss is nan")
+    assert len(status.message) <= 500  # what the workload's reason holds
+    assert "traceback line 3" in status.message  # as many earlier lines as fit
+
+
 def test_max_run_time_kills_a_sleeper_and_says_why(backend):
     ref = new_ref()
     backend.submit(ref, workload(group("worker", SLEEP), max_run_seconds=1), FLAVORS, NO_WIRING)

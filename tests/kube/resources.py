@@ -44,6 +44,8 @@ OPTIONAL_GROUPS = {
     "jobset": ("jobset.x-k8s.io", "v1alpha2", {"jobsets": "JobSet"}),
     "kubeflow": ("kubeflow.org", "v1", {"pytorchjobs": "PyTorchJob", "tfjobs": "TFJob"}),
     "kserve": ("serving.kserve.io", "v1beta1", {"inferenceservices": "InferenceService"}),
+    "mpijob": ("kubeflow.org", "v2beta1", {"mpijobs": "MPIJob"}),
+    "coscheduling": ("scheduling.x-k8s.io", "v1alpha1", {"podgroups": "PodGroup"}),
 }
 
 

@@ -10,6 +10,7 @@ request per kind and tick), never from a GET per workload.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from mlplatform.compute.backends.base import (
     WorkloadRef,
     WorkloadStatus,
 )
-from mlplatform.compute.backends.kubernetes import manifests
+from mlplatform.compute.backends.kubernetes import manifests, mpi
 from mlplatform.compute.backends.kubernetes.client import KubeClient, in_cluster
 from mlplatform.compute.backends.kubernetes.informer import MANAGED_SELECTOR, Informers
 from mlplatform.compute.spec import WorkloadSpec
@@ -90,10 +91,13 @@ class KubernetesBackend:
     ) -> None:
         """Create what the workload needs; what exists already is kept. Raises BackendError:
         permanent for a spec the builders refuse or the API server rejects, else temporary."""
-        _build(ref, spec, flavors, wiring, owner=None)  # refuse a bad spec before creating anything
+        gang = _Gang(mpi.generate_ssh_keys(), self.integrations()) if spec.mpi else None
+        _build(
+            ref, spec, flavors, wiring, owner=None, gang=gang
+        )  # refuse a bad spec before creating anything
         self.client.create(manifests.namespace(ref.project))
         root = self.client.create(manifests.root(ref, spec))
-        for obj in _build(ref, spec, flavors, wiring, owner=manifests.owner_reference(root)):
+        for obj in _build(ref, spec, flavors, wiring, owner=manifests.owner_reference(root), gang=gang):
             self.client.create(obj)
 
     def cancel(self, ref: WorkloadRef) -> None:
@@ -120,6 +124,8 @@ class KubernetesBackend:
         for root in self.informers["ConfigMap"].objects():
             meta = root["metadata"]
             workload = (meta.get("labels") or {}).get(LABEL_WORKLOAD)
+            if meta.get("ownerReferences"):
+                continue  # an object of a workload (an MPI job's hostfile), not its root
             if workload and workload not in keep:
                 self._remove(meta["namespace"], meta["name"], workload)
                 removed.append(f"{meta['namespace']}/{meta['name']}")
@@ -192,11 +198,25 @@ class KubernetesBackend:
         return [obj for obj in self.informers[kind].of_workload(ref.id) if manifests.of_generation(obj, ref)]
 
 
-def _build(ref, spec, flavors, wiring, *, owner: dict | None) -> list[dict]:
+@dataclass(frozen=True)
+class _Gang:
+    """What an MPI workload's objects need beyond its spec: a key pair and the cluster's integrations."""
+
+    keys: mpi.SshKeys
+    integrations: dict[str, bool]
+
+
+def _build(ref, spec, flavors, wiring, *, owner: dict | None, gang: _Gang | None = None) -> list[dict]:
     """The Secret (if any) and the workload's objects; a spec the builders refuse is permanent."""
     try:
         secret = manifests.secret(ref, wiring, owner)
-        return ([secret] if secret else []) + manifests.workload_objects(ref, spec, flavors, wiring, owner)
+        if gang is not None:
+            objects = mpi.mpi_objects(
+                ref, spec, flavors, wiring, owner, keys=gang.keys, integrations=gang.integrations
+            )
+        else:
+            objects = manifests.workload_objects(ref, spec, flavors, wiring, owner)
+        return ([secret] if secret else []) + objects
     except ValueError as exc:
         raise BackendError(str(exc), temporary=False) from exc
 

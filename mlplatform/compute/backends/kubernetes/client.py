@@ -30,6 +30,8 @@ INTEGRATION_GROUPS = {
     "jobset": "jobset.x-k8s.io",
     "kubeflow": "kubeflow.org",
     "kserve": "serving.kserve.io",
+    "mpijob": "kubeflow.org/v2beta1",  # mpi-operator v2: a group and version
+    "coscheduling": "scheduling.x-k8s.io",  # scheduler-plugins' PodGroup
 }
 
 
@@ -67,6 +69,8 @@ KINDS = {
         Kind("apps/v1", "StatefulSet", "statefulsets"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+        Kind("kubeflow.org/v2beta1", "MPIJob", "mpijobs"),
+        Kind("scheduling.x-k8s.io/v1alpha1", "PodGroup", "podgroups"),
     )
 }
 
@@ -333,15 +337,20 @@ class KubeClient:
     # --- the cluster
 
     def served_groups(self) -> set[str]:
-        """Names of the API groups the cluster serves (`/apis`), e.g. "batch", "kueue.x-k8s.io"."""
+        """Names of the API groups the cluster serves (`/apis`), e.g. "batch", "kueue.x-k8s.io",
+        and their versions, e.g. "kubeflow.org/v2beta1"."""
         try:
             groups = self._json("GET", "/apis").get("groups") or []
         except ApiException as exc:
             raise classify(exc, "list the served API groups") from exc
-        return {group["name"] for group in groups}
+        names = {group["name"] for group in groups}
+        return names | {
+            version["groupVersion"] for group in groups for version in group.get("versions") or ()
+        }
 
     def detect_integrations(self) -> dict[str, bool]:
-        """Which optional integrations the cluster has: kueue, jobset, kubeflow, kserve."""
+        """Which optional integrations the cluster has: kueue, jobset, kubeflow, kserve, mpijob
+        (kubeflow.org/v2beta1), coscheduling."""
         served = self.served_groups()
         return {name: group in served for name, group in INTEGRATION_GROUPS.items()}
 

@@ -213,6 +213,11 @@ def _metadata(ref: WorkloadRef, name: str, owner: dict | None, role: str | None 
     return metadata
 
 
+def object_metadata(ref: WorkloadRef, name: str, owner: dict | None) -> dict:
+    """Metadata for another object of the workload (an integration's kind): its labels and owner."""
+    return _metadata(ref, name, owner)
+
+
 def _selector(ref: WorkloadRef, role: str) -> dict:
     return {"matchLabels": {LABEL_WORKLOAD: ref.id, **_generation(ref), LABEL_ROLE: role}}
 

@@ -22,6 +22,7 @@ from mlplatform.compute.backends.local.logs import last_lines
 from mlplatform.compute.backends.local.processes import launcher_alive, read_pid
 
 FAILURE_LOG_LINES = 5
+FAILURE_MESSAGE_MAX = 500  # what Workload.reason holds: the last lines are kept, the earliest dropped
 
 
 def workload_status(run: Path) -> WorkloadStatus:
@@ -115,13 +116,18 @@ def _waiting_for(status: dict) -> str:
 
 def _failure_message(run: Path, replica: ReplicaStatus) -> str:
     """`worker-1 failed: exit code 3 (FailJob rule); last output: a | b`, on one line: the last
-    FAILURE_LOG_LINES lines of the last attempt."""
+    FAILURE_LOG_LINES lines of the last attempt, as many of them as fit in FAILURE_MESSAGE_MAX."""
     path = run / f"{replica.role}-{replica.index}" / OUTPUT_FILE
     lines, _ = last_lines(path, FAILURE_LOG_LINES, partial_last=True)
     marks = [i for i, line in enumerate(lines) if line.startswith(ATTEMPT_MARK)]
     lines = lines[marks[-1] + 1 :] if marks else lines  # the failed attempt's own output
     message = f"{replica.role}-{replica.index} failed: {replica.message}"
-    return f"{message}; last output: {' | '.join(lines)}" if lines else message
+    if not lines:
+        return message
+    message += "; last output: "
+    while len(lines) > 1 and len(message) + len(" | ".join(lines)) > FAILURE_MESSAGE_MAX:
+        lines = lines[1:]  # long lines before the last (a traceback, a banner) must not crowd it out
+    return message + " | ".join(lines)
 
 
 def _when(value: str | None) -> datetime | None:
