@@ -68,6 +68,10 @@ SCALE_TIER, LEGACY, PREDICTION = "scale_tier", "legacy", "prediction"  # quotas.
 NOT_FOR_TRAINING = (SCALE_TIER, PREDICTION)  # a tier is scaleTier's; mls1 types serve predictions only
 
 LABEL_RETRIES = "mlplatform-retries"
+# The spec is read in full (bad input gets its field), but no study runs its trials yet.
+TUNING_NOT_RUN = (
+    "Hyperparameter tuning is not supported yet: the spec is valid, but trials cannot run here yet."
+)
 LABEL_FAIL_FAST = "mlplatform-fail-fast-exit-codes"
 LABEL_RETRY_CODES = "mlplatform-retry-exit-codes"
 
@@ -89,6 +93,8 @@ def job_plan(
 ) -> JobPlan:
     """The workload of a job and how it queues. Raises ApplicationError (400) with `field` the JSON
     path of the offending input, e.g. trainingInput.workerType."""
+    if request.hyperparameters:
+        raise ApplicationError(TUNING_NOT_RUN, field=f"{TI}.hyperparameters")
     replicas = _machines(request, catalog)
     if request.package is None:
         use_chief = request.use_chief_in_tf_config
