@@ -60,11 +60,16 @@ class Suggestion:
         return tuple(f"--{p.name}={p.formatted(self.values[p.name])}" for p in spec.params)
 
 
-def suggestions(spec: HyperparameterSpec, records: Iterable[TrialRecord], count: int, *, seed: int) -> list[Suggestion]:
+def suggestions(
+    spec: HyperparameterSpec, records: Iterable[TrialRecord], count: int, *, seed: int
+) -> list[Suggestion]:
     """Up to `count` new trials after `records` (fewer where a grid runs out)."""
     records = list(records)
-    study = _study(spec, records, seed=seed + len(records))
-    count = min(count, grid_size(spec) - len(records)) if spec.algorithm == "GRID_SEARCH" else count
+    # A fresh seed per pass, or a rebuilt random sampler repeats itself; but the grid keeps one:
+    # its seed shuffles the grid, and a record's grid id indexes that order.
+    grid = spec.algorithm == "GRID_SEARCH"
+    study = _study(spec, records, seed=seed if grid else seed + len(records))
+    count = min(count, grid_size(spec) - len(records)) if grid else count
     made = []
     for _ in range(max(count, 0)):
         trial = study.ask(distributions(spec))
@@ -88,7 +93,9 @@ def best_first(spec: HyperparameterSpec, records: Iterable[TrialRecord]) -> list
     """Succeeded trials best first (by the goal), then the others by number: Google's order at the end."""
     records = list(records)
     sign = -1 if spec.goal == "MAXIMIZE" else 1
-    done = sorted((r for r in records if r.state == "SUCCEEDED"), key=lambda r: (sign * r.objective, r.number))
+    done = sorted(
+        (r for r in records if r.state == "SUCCEEDED"), key=lambda r: (sign * r.objective, r.number)
+    )
     return done + sorted((r for r in records if r.state != "SUCCEEDED"), key=lambda r: r.number)
 
 
@@ -102,7 +109,11 @@ def value_of(param: ParameterSpec, sampled):
         return param.discrete_values[sampled]
     if param.scale_type == "UNIT_REVERSE_LOG_SCALE":
         mirrored = param.min_value + param.max_value - sampled
-        return round(mirrored) if param.type == "INTEGER" else min(max(mirrored, param.min_value), param.max_value)
+        return (
+            round(mirrored)
+            if param.type == "INTEGER"
+            else min(max(mirrored, param.min_value), param.max_value)
+        )
     return sampled
 
 
@@ -139,12 +150,16 @@ def _sampler(spec: HyperparameterSpec, seed: int) -> optuna.samplers.BaseSampler
     if spec.algorithm == "RANDOM_SEARCH":
         return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: trials still running count as pending, so parallel suggestions spread out
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, spec.max_trials // 3 or 1), constant_liar=True)
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=min(10, spec.max_trials // 3 or 1), constant_liar=True
+    )
 
 
 def _study(spec: HyperparameterSpec, records: list[TrialRecord], *, seed: int) -> optuna.Study:
     pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS) if spec.early_stopping else optuna.pruners.NopPruner()
+        optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS)
+        if spec.early_stopping
+        else optuna.pruners.NopPruner()
     )
     direction = "maximize" if spec.goal == "MAXIMIZE" else "minimize"
     study = optuna.create_study(direction=direction, sampler=_sampler(spec, seed), pruner=pruner)
