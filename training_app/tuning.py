@@ -33,6 +33,13 @@ STATES = {
     "FAILED": TrialState.FAIL,
     "STOPPED_EARLY": TrialState.PRUNED,
 }
+# HyperparameterOutput's state; a trial stopped early succeeded, with isTrialStoppedEarly.
+OUTPUT_STATES = {
+    "ACTIVE": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "STOPPED_EARLY": "SUCCEEDED",
+}
 STARTUP_TRIALS = 3  # the median pruner compares with at least this many finished trials
 
 
@@ -46,6 +53,8 @@ class TrialRecord:
     objective: float | None = None  # SUCCEEDED only
     intermediate: Mapping[int, float] = field(default_factory=dict)  # training step: metric
     system_attrs: Mapping[str, object] = field(default_factory=dict)  # the sampler's own (grid id)
+    start_time: str = ""  # RFC 3339, as the job's own times
+    end_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,38 @@ def best_first(spec: HyperparameterSpec, records: Iterable[TrialRecord]) -> list
         (r for r in records if r.state == "SUCCEEDED"), key=lambda r: (sign * r.objective, r.number)
     )
     return done + sorted((r for r in records if r.state != "SUCCEEDED"), key=lambda r: r.number)
+
+
+def training_output(spec: HyperparameterSpec, records: Iterable[TrialRecord], *, ended: bool) -> dict:
+    """trainingOutput's tuning fields: each trial by trial id, or best first once the job has
+    ended (as Google orders them), how many completed, and the metric tag."""
+    records = list(records)
+    ordered = best_first(spec, records) if ended else sorted(records, key=lambda r: r.number)
+    completed = sum(OUTPUT_STATES[r.state] == "SUCCEEDED" for r in records)
+    return {
+        "isHyperparameterTuningJob": True,
+        "hyperparameterMetricTag": spec.metric_tag,
+        "completedTrialCount": str(completed),  # int64 travels as a string in JSON
+        "trials": [_trial_output(spec, record) for record in ordered],
+    }
+
+
+def _trial_output(spec: HyperparameterSpec, record: TrialRecord) -> dict:
+    metrics = [
+        {"trainingStep": str(step), "objectiveValue": value}
+        for step, value in sorted(record.intermediate.items())
+    ]
+    output = {
+        "trialId": str(record.number + 1),
+        "hyperparameters": {p.name: p.formatted(value_of(p, record.params[p.name])) for p in spec.params},
+        "state": OUTPUT_STATES[record.state],
+        "isTrialStoppedEarly": record.state == "STOPPED_EARLY",
+        "finalMetric": metrics[-1] if metrics else None,
+        "allMetrics": metrics,
+        "startTime": record.start_time,
+        "endTime": record.end_time,
+    }
+    return {key: value for key, value in output.items() if value not in (None, "", [], False)}
 
 
 def distributions(spec: HyperparameterSpec) -> dict[str, BaseDistribution]:

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from training_app.hyperparameters import hyperparameters_from_json
-from training_app.tuning import TrialRecord, best_first, should_stop, suggestions
+from training_app.tuning import TrialRecord, best_first, should_stop, suggestions, training_output
 
 SEED = 7
 
@@ -142,3 +142,40 @@ def test_trials_are_ordered_best_first_then_the_others_by_number():
     records = [curve(0, 5), curve(1, 0, "FAILED"), curve(2, 2), curve(3, 0, "ACTIVE"), curve(4, 2)]
 
     assert [r.number for r in best_first(spec, records)] == [2, 4, 0, 1, 3]
+
+
+def test_training_output_shows_every_trial_as_google_does_and_the_best_first_once_ended():
+    spec = tuning(maxTrials=3, hyperparameterMetricTag="score")
+    records = [
+        TrialRecord(0, {"x": 1.0}, "SUCCEEDED", -4.0, {10: -5.0, 20: -4.0}, start_time="t0", end_time="t1"),
+        TrialRecord(1, {"x": 2.5}, "SUCCEEDED", -0.25, {20: -0.25}),
+        TrialRecord(2, {"x": -9.0}, "STOPPED_EARLY", None, {10: -150.0}),
+    ]
+
+    running = training_output(spec, records, ended=False)
+    ended = training_output(spec, records, ended=True)
+
+    assert [t["trialId"] for t in running["trials"]] == ["1", "2", "3"]
+    assert [t["trialId"] for t in ended["trials"]] == ["2", "1", "3"]
+    assert (
+        ended["isHyperparameterTuningJob"],
+        ended["hyperparameterMetricTag"],
+        ended["completedTrialCount"],
+    ) == (
+        True,
+        "score",
+        "3",
+    )
+    assert running["trials"][0] == {
+        "trialId": "1",
+        "hyperparameters": {"x": "1.0"},
+        "state": "SUCCEEDED",
+        "finalMetric": {"trainingStep": "20", "objectiveValue": -4.0},
+        "allMetrics": [
+            {"trainingStep": "10", "objectiveValue": -5.0},
+            {"trainingStep": "20", "objectiveValue": -4.0},
+        ],
+        "startTime": "t0",
+        "endTime": "t1",
+    }
+    assert running["trials"][2]["isTrialStoppedEarly"] is True
