@@ -60,6 +60,11 @@ GCS_RETRY_SECONDS = 20
 INT64_FIELDS = {"workerCount", "parameterServerCount", "evaluatorCount", "count"}
 REPLICA_VARIABLES = ("MLPLATFORM_CLUSTER", "MLPLATFORM_REPLICA_ROLE", "MLPLATFORM_REPLICA_INDEX")
 CLUSTER_ROLES = ("master", "chief", "worker", "ps")  # TF_CONFIG's "cluster": evaluators are not in it
+HYPERTUNE_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's, unless CLOUD_ML_HP_METRIC_FILE
+NEVER_REPORTED = (
+    "The trainer never reported the metric '{tag}' (hyperparameterMetricTag): report it with "
+    "cloudml-hypertune's report_hyperparameter_tuning_metric."
+)
 
 
 class RunnerError(Exception):
@@ -391,6 +396,24 @@ def _work_dir() -> Path:
     raise RunnerError(
         "no writable folder for packages: neither the current one nor the temp folder", EXIT_INSTALL
     )
+
+
+def hypertune_metrics(text: str, tag: str) -> list:
+    """The `tag` metrics of a trial's cloudml-hypertune file, in the order reported, as
+    trainingOutput's HyperparameterMetric: {"trainingStep": "100", "objectiveValue": 0.98}. Its
+    lines are JSON objects such as {"global_step": "100", "<tag>": "0.98", "timestamp": 1.5,
+    "trial": "1"}; a line without the tag (the trainer may report others) or not JSON is skipped."""
+    metrics = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            value = float(entry[tag])
+            step = int(entry.get("global_step") or 0)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if value == value and abs(value) != float("inf"):  # NaN and infinities rank nothing
+            metrics.append({"trainingStep": str(step), "objectiveValue": value})
+    return metrics
 
 
 def one_line(exc: Exception) -> str:
