@@ -131,12 +131,15 @@ def distributed_env(environ: dict[str, str]) -> dict[str, str]:
     except ValueError as exc:
         raise RunnerError(f"a platform variable is malformed: {exc}", EXIT_USAGE) from None
     leader = "chief" if environ.get("MLPLATFORM_USE_CHIEF") == "true" else "master"
-    config = tf_config(cluster, role, index, job.get("training_input") or {})
+    trial = environ.get("MLPLATFORM_TRIAL_ID", "")
+    config = tf_config(cluster, role, index, job.get("training_input") or {}, trial=trial)
     exported = {
         "TF_CONFIG": json.dumps(config),
         "CLOUD_ML_JOB": json.dumps(config["job"]),
         "CLOUD_ML_JOB_ID": str(job.get("job_id", "")),
     }
+    if trial:  # a tuning job's trial: cloudml-hypertune reads its id from here
+        exported["CLOUD_ML_TRIAL_ID"] = trial
     if cluster.get(leader):
         host, _, port = cluster[leader][0].rpartition(":")
         workers = len(cluster.get("worker", []))
@@ -147,16 +150,18 @@ def distributed_env(environ: dict[str, str]) -> dict[str, str]:
     return exported
 
 
-def tf_config(cluster, task_type: str, index, training_input: dict) -> dict:
+def tf_config(cluster, task_type: str, index, training_input: dict, trial: str = "") -> dict:
     """TF_CONFIG as AI Platform sets it on a replica; the runner, the job's spec (custom containers)
     and the job's page all build it here. `cluster` maps each replica group's role to its
     addresses; evaluators are left out of it, as AI Platform does. A `cluster` that is not a mapping
-    (the spec's placeholder for what the backend fills in) is kept as given."""
+    (the spec's placeholder for what the backend fills in) is kept as given. A tuning job's trial
+    has its id in task.trial."""
     if isinstance(cluster, dict):
         cluster = {role: cluster[role] for role in CLUSTER_ROLES if role in cluster}
+    task = {"type": task_type, "index": index, **({"trial": trial} if trial else {})}
     return {
         "cluster": cluster,
-        "task": {"type": task_type, "index": index},
+        "task": task,
         "job": job_for_tf_config(training_input),
         "environment": "cloud",
     }
