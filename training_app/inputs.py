@@ -6,8 +6,8 @@ the project reaches a bucket, is for the look-ups (training_app.services). Every
 ApplicationError (INVALID_ARGUMENT) naming the JSON path, e.g. trainingInput.workerConfig.imageUri.
 
 Fields accepted and ignored, as they do not change a job's result: `region`, and each config's
-`diskConfig`. Refused, naming the field: `hyperparameters` (tuning is not supported yet),
-`network`, `encryptionConfig`, `serviceAccount`, `enableWebAccess` when set, TPUs (`BASIC_TPU`,
+`diskConfig`. `hyperparameters` is read by training_app.hyperparameters. Refused, naming the
+field: `network`, `encryptionConfig`, `serviceAccount`, `enableWebAccess` when set, TPUs (`BASIC_TPU`,
 TPU accelerators, `tpuTfVersion`), and any field TrainingInput does not have.
 """
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from mlplatform.core.errors import ApplicationError
 from mlplatform.gcp import proto
 from mlplatform.storage.uris import parse_uri
+from training_app.hyperparameters import HyperparameterSpec, hyperparameters_from_json
 
 TI = "trainingInput"
 SCALE_TIERS = ("BASIC", "BASIC_GPU", "STANDARD_1", "PREMIUM_1")
@@ -36,13 +37,12 @@ KINDS = (
     ("evaluator", "evaluatorCount", "evaluator"),
 )
 ACCEPTED = {
-    "args", "jobDir", "packageUris", "pythonModule", "pythonVersion", "region", "runtimeVersion",
-    "scaleTier", "scheduling", "useChiefInTfConfig",
+    "args", "hyperparameters", "jobDir", "packageUris", "pythonModule", "pythonVersion", "region",
+    "runtimeVersion", "scaleTier", "scheduling", "useChiefInTfConfig",
     *(f"{prefix}{suffix}" for prefix, _, _ in KINDS for suffix in ("Type", "Config")),
     *(count for _, count, _ in KINDS if count),
 }  # fmt: skip
 REFUSED = {
-    "hyperparameters": "Hyperparameter tuning is not supported yet.",
     "network": "Jobs run on the platform's own network: VPC peering is not available.",
     "encryptionConfig": "Customer-managed encryption keys are not available.",
     "serviceAccount": "Jobs reach buckets through the project's storage connections, not service accounts.",
@@ -109,6 +109,7 @@ class TrainingInput:
     use_chief_in_tf_config: bool
     scheduling: Scheduling
     json: dict  # as sent: TF_CONFIG's "job" and CLOUD_ML_JOB carry it
+    hyperparameters: HyperparameterSpec | None = None  # a tuning job: each trial runs the replicas
 
     @property
     def master(self) -> Replicas:
@@ -149,6 +150,7 @@ def training_input_from_json(value) -> TrainingInput:
         use_chief_in_tf_config=proto.boolean(ti.get("useChiefInTfConfig"), field=f"{TI}.useChiefInTfConfig"),
         scheduling=_scheduling(ti.get("scheduling")),
         json=ti,
+        hyperparameters=hyperparameters_from_json(ti.get("hyperparameters")),
     )
 
 

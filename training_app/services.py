@@ -26,7 +26,7 @@ from training_app.jobs import INPUTS, OUTPUTS, JobPlan
 from training_app.jobs import job_input as job_input_of
 from training_app.models import JOB_ID, Job
 from training_app.selectors import runtime_version_for
-from training_app.specs import Catalog, job_plan
+from training_app.specs import Catalog, TrialRun, job_plan
 
 JOB_FIELDS = {"jobId", "labels", "etag", *INPUTS}
 OUTPUT_ONLY = {"createTime", "startTime", "endTime", "state", "errorMessage", "jobPosition", *OUTPUTS}
@@ -101,9 +101,12 @@ def job_patch(*, job: Job, body: dict, update_mask: str) -> Job:
     return job
 
 
-def training_plan(*, project: Project, job_id: str, input: dict, labels: dict) -> JobPlan:
-    """What a job's trainingInput asks for: parsed, checked against what the project reaches, the
-    catalog and the default backend, then built. Raises ApplicationError naming the field."""
+def training_plan(
+    *, project: Project, job_id: str, input: dict, labels: dict, trial: TrialRun | None = None
+) -> JobPlan:
+    """What a job's trainingInput asks for (or one trial of a tuning job): parsed, checked against
+    what the project reaches, the catalog and the default backend, then built. Raises
+    ApplicationError naming the field."""
     request = training_input_from_json(input)
     if request.package is None and not default_backend_runs_images():
         raise ApplicationError(
@@ -122,7 +125,7 @@ def training_plan(*, project: Project, job_id: str, input: dict, labels: dict) -
             runtime_version=request.runtime_version, python_version=request.python_version
         )
         catalog = replace(catalog, runtime_image=runtime.image, runtime_version=runtime.runtime_version)
-    return job_plan(request, job_id=job_id, project=project.slug, labels=labels, catalog=catalog)
+    return job_plan(request, job_id=job_id, project=project.slug, labels=labels, catalog=catalog, trial=trial)
 
 
 def _check_reachable(project: Project, uri: str, field: str) -> None:

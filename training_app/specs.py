@@ -35,7 +35,7 @@ import re
 import secrets
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlplatform.compute.spec import (
@@ -53,7 +53,7 @@ from mlplatform.compute.spec import (
 from mlplatform.core.errors import ApplicationError
 from mlplatform.quotas.selectors import Machine
 from training_app.inputs import CUSTOM, TI, Replicas, TrainingInput
-from training_app.jobs import JobPlan, workload_name
+from training_app.jobs import NAME_MAX, JobPlan, workload_name
 from training_app.runtime import trainer
 
 RUNNER = ("python", "/opt/mlplatform/trainer.py")  # in the runtime image
@@ -68,6 +68,10 @@ SCALE_TIER, LEGACY, PREDICTION = "scale_tier", "legacy", "prediction"  # quotas.
 NOT_FOR_TRAINING = (SCALE_TIER, PREDICTION)  # a tier is scaleTier's; mls1 types serve predictions only
 
 LABEL_RETRIES = "mlplatform-retries"
+# The spec is read in full (bad input gets its field), but no study runs its trials yet.
+TUNING_NOT_RUN = (
+    "Hyperparameter tuning is not supported yet: the spec is valid, but trials cannot run here yet."
+)
 LABEL_FAIL_FAST = "mlplatform-fail-fast-exit-codes"
 LABEL_RETRY_CODES = "mlplatform-retry-exit-codes"
 
@@ -84,21 +88,41 @@ class Catalog:
     venv_cache: str = ""  # where the local runner keeps its virtualenvs
 
 
+@dataclass(frozen=True)
+class TrialRun:
+    """One trial of a tuning job: its id (AI Platform's trialId, from 1) and `--name=value` args."""
+
+    id: str
+    args: tuple[str, ...]
+
+
 def job_plan(
-    request: TrainingInput, *, job_id: str, project: str, labels: Mapping[str, str], catalog: Catalog
+    request: TrainingInput,
+    *,
+    job_id: str,
+    project: str,
+    labels: Mapping[str, str],
+    catalog: Catalog,
+    trial: TrialRun | None = None,
 ) -> JobPlan:
-    """The workload of a job and how it queues. Raises ApplicationError (400) with `field` the JSON
-    path of the offending input, e.g. trainingInput.workerType."""
+    """The workload of a job (or of one trial of a tuning job) and how it queues. Raises
+    ApplicationError (400) with `field` the JSON path of the offending input, e.g.
+    trainingInput.workerType."""
+    if request.hyperparameters and trial is None:
+        raise ApplicationError(TUNING_NOT_RUN, field=f"{TI}.hyperparameters")
+    if trial:  # as AI Platform: the trial's values after the job's args, its own job-dir folder
+        job_dir = f"{request.job_dir.rstrip('/')}/{trial.id}" if request.job_dir else ""
+        request = replace(request, args=(*request.args, *trial.args), job_dir=job_dir)
     replicas = _machines(request, catalog)
     if request.package is None:
         use_chief = request.use_chief_in_tf_config
-        groups = _container_groups(request, replicas, job_id, project, use_chief)
+        groups = _container_groups(request, replicas, job_id, project, use_chief, trial)
     else:
         use_chief = request.use_chief_in_tf_config or _chief_runtime(catalog.runtime_version)
-        groups = _package_groups(request, replicas, job_id, project, use_chief, catalog)
+        groups = _package_groups(request, replicas, job_id, project, use_chief, catalog, trial)
     scheduling = request.scheduling
     spec = WorkloadSpec(
-        name=workload_name(job_id),
+        name=_trial_name(job_id, trial.id) if trial else workload_name(job_id),
         kind=WorkloadKind.BATCH,
         groups=groups,
         failure_policy=_failure_policy(labels, scheduling.max_running_seconds or DEFAULT_MAX_RUN_SECONDS),
@@ -178,14 +202,26 @@ def _chief_runtime(runtime_version: str) -> bool:
 # --- what runs -------------------------------------------------------------------------------
 
 
+def _trial_name(job_id: str, trial_id: str) -> str:
+    """A trial's workload: the job's name, cut to leave room for `-trial-<id>`."""
+    suffix = f"-trial-{trial_id}"
+    return f"{workload_name(job_id)[: NAME_MAX - len(suffix)].rstrip('-')}{suffix}"
+
+
 def _package_groups(
-    request: TrainingInput, replicas: list, job_id: str, project: str, use_chief: bool, catalog: Catalog
+    request: TrainingInput,
+    replicas: list,
+    job_id: str,
+    project: str,
+    use_chief: bool,
+    catalog: Catalog,
+    trial: TrialRun | None,
 ) -> tuple[ReplicaGroup, ...]:
     """Every replica runs the runner, which installs the packages and runs the module: the runtime
     image's copy, or on the local backend ours with the console's Python."""
     uris, module = ",".join(request.package.uris), request.package.module
     args = ("--package-uris", uris, "--module", module, "--", *_trainer_args(request))
-    env = _job_env(request, job_id, project, use_chief)
+    env = _job_env(request, job_id, project, use_chief, trial)
     # Replicas and later jobs with the same packages share one virtualenv on this machine.
     local = LocalRun(command=LOCAL_RUNNER, args=args, env={"MLPLATFORM_VENV_CACHE": catalog.venv_cache})
     return tuple(
@@ -195,17 +231,19 @@ def _package_groups(
 
 
 def _container_groups(
-    request: TrainingInput, replicas: list, job_id: str, project: str, use_chief: bool
+    request: TrainingInput, replicas: list, job_id: str, project: str, use_chief: bool, trial: TrialRun | None
 ) -> tuple[ReplicaGroup, ...]:
     """Each replica runs its config's image (the master's by default), command and args; they have
     no local alternative."""
-    env = _job_env(request, job_id, project, use_chief) | _container_env(request, job_id)
+    env = _job_env(request, job_id, project, use_chief, trial) | _container_env(request, job_id, trial)
     groups = []
     for replica, count, resources in replicas:
         config = replica.config
         image = config.image_uri or request.master.config.image_uri
         command = [_literal(part) for part in config.container_command]
         args = [_literal(arg) for arg in config.container_args] or _trainer_args(request)
+        if trial and config.container_args:  # a trial's values follow the container's own args
+            args += [_literal(arg) for arg in trial.args]
         groups.append(_group(replica, count, resources, use_chief, image, command, args, env))
     return tuple(groups)
 
@@ -243,27 +281,32 @@ def _trainer_args(request: TrainingInput) -> list[str]:
     return args
 
 
-def _job_env(request: TrainingInput, job_id: str, project: str, use_chief: bool) -> dict[str, str]:
-    """What the runner (or a container) needs to write TF_CONFIG's "job" and CLOUD_ML_JOB."""
+def _job_env(
+    request: TrainingInput, job_id: str, project: str, use_chief: bool, trial: TrialRun | None
+) -> dict[str, str]:
+    """What the runner (or a container) needs to write TF_CONFIG's "job" and CLOUD_ML_JOB, and a
+    trial's id (TF_CONFIG's task.trial and CLOUD_ML_TRIAL_ID)."""
     job = {"job_id": job_id, "project": project, "training_input": request.json}
-    return {
+    env = {
         "MLPLATFORM_TRAINING_JOB": _literal(json.dumps(job, separators=(",", ":"))),
         "MLPLATFORM_USE_CHIEF": "true" if use_chief else "false",
     }
+    return env | ({"MLPLATFORM_TRIAL_ID": trial.id} if trial else {})
 
 
-def _container_env(request: TrainingInput, job_id: str) -> dict[str, str]:
+def _container_env(request: TrainingInput, job_id: str, trial: TrialRun | None) -> dict[str, str]:
     """TF_CONFIG as the runner builds it, with the replica's own values left as `$(NAME)` references
     that the backend completes from its MLPLATFORM_* variables."""
     # Unguessable stand-ins for the cluster, the role and the index (tf_config's order).
     marks = {name: f"mlplatform-{secrets.token_hex(8)}" for name in trainer.REPLICA_VARIABLES}
-    config = trainer.tf_config(*marks.values(), request.json)
+    config = trainer.tf_config(*marks.values(), request.json, trial=trial.id if trial else "")
     tf_config = _literal(json.dumps(config, separators=(",", ":")))
     for name, mark in marks.items():  # the role stays a JSON string; the cluster and the index are JSON
         quoted = mark if name == "MLPLATFORM_REPLICA_ROLE" else f'"{mark}"'
         tf_config = tf_config.replace(quoted, f"$({name})")
     job = _literal(json.dumps(config["job"], separators=(",", ":")))
-    return {"TF_CONFIG": tf_config, "CLUSTER_SPEC": tf_config, "CLOUD_ML_JOB": job, "CLOUD_ML_JOB_ID": job_id}
+    env = {"TF_CONFIG": tf_config, "CLUSTER_SPEC": tf_config, "CLOUD_ML_JOB": job, "CLOUD_ML_JOB_ID": job_id}
+    return env | ({"CLOUD_ML_TRIAL_ID": trial.id} if trial else {})
 
 
 def _literal(value: str) -> str:

@@ -169,7 +169,7 @@ def test_a_duplicate_job_id_is_already_exists(team, jobs):
         ),
         (
             {"jobId": "j", "trainingInput": training_input(hyperparameters={"goal": "MAXIMIZE"})},
-            "trainingInput.hyperparameters",
+            "trainingInput.hyperparameters.params",
         ),
         (
             {

@@ -452,7 +452,7 @@ def test_workload_names_are_dns_labels_derived_from_the_job_id(job_id, name):
         ({"scheduling": {"priority": 1001}}, "trainingInput.scheduling.priority"),
         ({"scheduling": {"priority": "high"}}, "trainingInput.scheduling.priority"),
         ({"scheduling": {"deadline": "5s"}}, "trainingInput.scheduling.deadline"),
-        ({"hyperparameters": {"goal": "MAXIMIZE", "maxTrials": 4}}, "trainingInput.hyperparameters"),
+        ({"hyperparameters": {"goal": "MAXIMIZE", "maxTrials": 4}}, "trainingInput.hyperparameters.params"),
         ({"network": "projects/1/global/networks/vpc"}, "trainingInput.network"),
         ({"encryptionConfig": {"kmsKeyName": "k"}}, "trainingInput.encryptionConfig"),
         ({"enableWebAccess": True}, "trainingInput.enableWebAccess"),
@@ -474,10 +474,16 @@ def test_bad_training_input_is_refused_naming_the_field(team, training_input, fi
     assert error.message
 
 
-def test_hyperparameter_tuning_says_it_is_not_supported_yet(team):
-    error = refusal(team, hyperparameters={"goal": "MAXIMIZE"})
+def test_a_valid_tuning_job_says_its_trials_cannot_run_yet(team):
+    spec = {
+        "goal": "MAXIMIZE",
+        "params": [{"parameterName": "x", "type": "DOUBLE", "minValue": 0, "maxValue": 6}],
+    }
 
-    assert error.message == "Hyperparameter tuning is not supported yet."
+    error = refusal(team, hyperparameters=spec)
+
+    assert error.field == "trainingInput.hyperparameters"
+    assert error.message.startswith("Hyperparameter tuning is not supported yet")
 
 
 def test_the_local_backend_refuses_custom_containers_plainly(team):

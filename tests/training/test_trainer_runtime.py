@@ -302,3 +302,24 @@ def test_an_sdist_is_built_and_installed_offline(project, buckets, tmp_path):
     assert reports(buckets)["master-0"]["TF_CONFIG"]["job"]["package_uris"] == [
         "gs://demo/packages/trainer-0.1.tar.gz"
     ]
+
+
+def test_a_trials_hypertune_metrics_are_read_in_the_order_reported():
+    # The lines cloudml-hypertune writes (its README's format; the package is not in the registry
+    # this project installs from, so the lines are written here as it writes them).
+    text = "\n".join(
+        [
+            json.dumps({"global_step": "10", "score": "-4.5", "timestamp": 1.5, "trial": "2"}),
+            json.dumps({"global_step": "10", "loss": "0.3", "timestamp": 1.6, "trial": "2"}),  # another tag
+            "not json",
+            json.dumps({"global_step": "20", "score": "NaN", "timestamp": 1.7, "trial": "2"}),
+            json.dumps({"score": "-0.25", "timestamp": 1.8, "trial": "2"}),  # no step: step 0, as hypertune
+        ]
+    )
+
+    assert trainer.hypertune_metrics(text, "score") == [
+        {"trainingStep": "10", "objectiveValue": -4.5},
+        {"trainingStep": "0", "objectiveValue": -0.25},
+    ]
+    assert trainer.hypertune_metrics(text, "accuracy") == []
+    assert "'accuracy'" in trainer.NEVER_REPORTED.format(tag="accuracy")

@@ -60,6 +60,11 @@ GCS_RETRY_SECONDS = 20
 INT64_FIELDS = {"workerCount", "parameterServerCount", "evaluatorCount", "count"}
 REPLICA_VARIABLES = ("MLPLATFORM_CLUSTER", "MLPLATFORM_REPLICA_ROLE", "MLPLATFORM_REPLICA_INDEX")
 CLUSTER_ROLES = ("master", "chief", "worker", "ps")  # TF_CONFIG's "cluster": evaluators are not in it
+HYPERTUNE_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's, unless CLOUD_ML_HP_METRIC_FILE
+NEVER_REPORTED = (
+    "The trainer never reported the metric '{tag}' (hyperparameterMetricTag): report it with "
+    "cloudml-hypertune's report_hyperparameter_tuning_metric."
+)
 
 
 class RunnerError(Exception):
@@ -126,12 +131,15 @@ def distributed_env(environ: dict[str, str]) -> dict[str, str]:
     except ValueError as exc:
         raise RunnerError(f"a platform variable is malformed: {exc}", EXIT_USAGE) from None
     leader = "chief" if environ.get("MLPLATFORM_USE_CHIEF") == "true" else "master"
-    config = tf_config(cluster, role, index, job.get("training_input") or {})
+    trial = environ.get("MLPLATFORM_TRIAL_ID", "")
+    config = tf_config(cluster, role, index, job.get("training_input") or {}, trial=trial)
     exported = {
         "TF_CONFIG": json.dumps(config),
         "CLOUD_ML_JOB": json.dumps(config["job"]),
         "CLOUD_ML_JOB_ID": str(job.get("job_id", "")),
     }
+    if trial:  # a tuning job's trial: cloudml-hypertune reads its id from here
+        exported["CLOUD_ML_TRIAL_ID"] = trial
     if cluster.get(leader):
         host, _, port = cluster[leader][0].rpartition(":")
         workers = len(cluster.get("worker", []))
@@ -142,16 +150,18 @@ def distributed_env(environ: dict[str, str]) -> dict[str, str]:
     return exported
 
 
-def tf_config(cluster, task_type: str, index, training_input: dict) -> dict:
+def tf_config(cluster, task_type: str, index, training_input: dict, trial: str = "") -> dict:
     """TF_CONFIG as AI Platform sets it on a replica; the runner, the job's spec (custom containers)
     and the job's page all build it here. `cluster` maps each replica group's role to its
     addresses; evaluators are left out of it, as AI Platform does. A `cluster` that is not a mapping
-    (the spec's placeholder for what the backend fills in) is kept as given."""
+    (the spec's placeholder for what the backend fills in) is kept as given. A tuning job's trial
+    has its id in task.trial."""
     if isinstance(cluster, dict):
         cluster = {role: cluster[role] for role in CLUSTER_ROLES if role in cluster}
+    task = {"type": task_type, "index": index, **({"trial": trial} if trial else {})}
     return {
         "cluster": cluster,
-        "task": {"type": task_type, "index": index},
+        "task": task,
         "job": job_for_tf_config(training_input),
         "environment": "cloud",
     }
@@ -391,6 +401,24 @@ def _work_dir() -> Path:
     raise RunnerError(
         "no writable folder for packages: neither the current one nor the temp folder", EXIT_INSTALL
     )
+
+
+def hypertune_metrics(text: str, tag: str) -> list:
+    """The `tag` metrics of a trial's cloudml-hypertune file, in the order reported, as
+    trainingOutput's HyperparameterMetric: {"trainingStep": "100", "objectiveValue": 0.98}. Its
+    lines are JSON objects such as {"global_step": "100", "<tag>": "0.98", "timestamp": 1.5,
+    "trial": "1"}; a line without the tag (the trainer may report others) or not JSON is skipped."""
+    metrics = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            value = float(entry[tag])
+            step = int(entry.get("global_step") or 0)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if value == value and abs(value) != float("inf"):  # NaN and infinities rank nothing
+            metrics.append({"trainingStep": str(step), "objectiveValue": value})
+    return metrics
 
 
 def one_line(exc: Exception) -> str:
