@@ -28,7 +28,9 @@ HOSTFILE_BEGIN, HOSTFILE_END = "--- hostfile ---", "--- end of hostfile ---"
 WAIT_SECONDS = 300  # for the workers to connect
 MAX_RANKS_NAMED = 3  # in the failure line: the job's message keeps its end
 NOT_FOUND = 127  # a shell's code for a command it cannot find
-TAG = re.compile(r"^\[\d+,(\d+)\]<(stdout|stderr)>:(.*)$")  # --tag-output's prefix: [job,rank]<stream>:
+# --tag-output's prefix, [job,rank]<stream>:, which a loaded OpenMPI also writes inside a line
+# when it forwards a rank's line in pieces ("ValueError[1,1]<stderr>:: loss is nan")
+TAG = re.compile(r"\[\d+,(\d+)\]<(stdout|stderr)>:")
 
 
 def hostfile(workers: int, slots: int) -> str:
@@ -74,9 +76,10 @@ def run(command: list[str]) -> tuple[int, dict[int, str], dict[int, str]]:
         for line in process.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
-            tagged = TAG.match(line.rstrip("\n"))
-            if tagged and tagged.group(3).strip():
-                rank, stream, text = int(tagged.group(1)), tagged.group(2), tagged.group(3).strip()
+            tagged = TAG.match(line)
+            text = TAG.sub("", line).strip()
+            if tagged and text:
+                rank, stream = int(tagged.group(1)), tagged.group(2)
                 last[rank] = text
                 if stream == "stderr":
                     errors[rank] = text

@@ -325,10 +325,14 @@ def test_a_start_lost_with_its_worker_is_asked_for_again_once_a_grace_period(tea
     assert Workload.objects.get(id=stuck.id).updated_at > asked
 
 
-def test_pages_and_apis_promise_what_admission_grants_in_a_three_member_cohort(api, project, member, client):
-    # Given a cohort of three where team-c already borrows 2 of team-b's 8 GPUs
+def test_pages_and_apis_promise_what_admission_grants_in_a_three_member_cohort(
+    api, project, member, client, machine_gpus
+):
+    # Given a cohort of three where team-c already borrows 2 of team-b's 8 GPUs (on a machine
+    # with GPUs enough, so that the page's figures are the quota's alone)
     from mlplatform.quotas.models import Cohort
 
+    machine_gpus(16)
     lab = Cohort.objects.create(name="lab")
     team_b, team_c = ProjectFactory(slug="team-b"), ProjectFactory(slug="team-c")
     for team, gpus in ((project, 2), (team_b, 8), (team_c, 4)):

@@ -17,7 +17,7 @@ State = Workload.State
 
 
 @pytest.fixture
-def team(project, local_compute):
+def team(project, local_compute, seeded_catalog):
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     return project
 
