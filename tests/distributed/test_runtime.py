@@ -105,9 +105,7 @@ def test_without_mpirun_the_launcher_fails_naming_it(tmp_path):
 def test_a_ranks_line_that_openmpi_forwarded_in_pieces_reads_whole():
     """Under load OpenMPI writes a rank's line in tagged pieces, tags inside the line."""
     pieces = "[1,1]<stderr>:ValueError[1,1]<stderr>:: [1,1]<stderr>:loss is nan at step 7[1,1]<stderr>:"
-    code, last, errors = run([sys.executable, "-c", f"print({pieces!r}); raise SystemExit(1)"])
+    code, last, errors = launcher.run([sys.executable, "-c", f"print({pieces!r}); raise SystemExit(1)"])
 
-    assert (
-        failure_summary(code, last, errors)
-        == "mpirun exited with code 1; rank 1: ValueError: loss is nan at step 7"
-    )
+    summary = launcher.failure_summary(code, last, errors)
+    assert summary == "mpirun exited with code 1; rank 1: ValueError: loss is nan at step 7"
