@@ -11,7 +11,6 @@ import threading
 
 import pytest
 
-from mlplatform.compute import backends
 from mlplatform.core.models import Role
 from tests.e2e import test_browser
 from tests.e2e.test_browser import CHROMIUM, _login, _shot
@@ -20,7 +19,7 @@ from tests.prediction.conftest import MODEL_URI, needs_predictor
 
 # the fixtures of the other browser tests and of the prediction tests, shared here
 browser, page = test_browser.browser, test_browser.page
-team, iris_model = prediction.team, prediction.iris_model
+team, iris_model, local = prediction.team, prediction.iris_model, prediction.local
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,22 +33,6 @@ pytestmark = [
 ]
 PAGES = "/projects/team-a/prediction/"
 READY_MS = 90_000  # a loaded machine: admission, the predictor's start and its model's load
-
-
-@pytest.fixture
-def local(team, settings, tmp_path):
-    """team-a on the local backend; no predictor it started outlives the test."""
-    from prediction_app.gateway import predict_gateway
-
-    settings.DATA_DIR = tmp_path / "data"
-    settings.COMPUTE_BACKEND = "local"
-    settings.LOCAL_GPUS = "0"
-    backends.get_backend.cache_clear()
-    predict_gateway.forget()
-    yield team
-    backends.get_backend().collect_garbage(set())
-    backends.get_backend.cache_clear()
-    predict_gateway.forget()
 
 
 @pytest.fixture

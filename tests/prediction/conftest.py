@@ -108,14 +108,19 @@ def team(project, settings, tmp_path, seeded_catalog, iris_model):
 
 @pytest.fixture
 def local(team, settings, tmp_path):
-    """team on the local backend; no process it started outlives the test."""
+    """team on the local backend; no process it started outlives the test, and the gateway keeps
+    no route to one (a next test's replica may answer on the same port)."""
+    from prediction_app.gateway import predict_gateway
+
     settings.DATA_DIR = tmp_path / "data"
     settings.COMPUTE_BACKEND = "local"
     settings.LOCAL_GPUS = "0"
     backends.get_backend.cache_clear()
+    predict_gateway.forget()
     yield team
     backends.get_backend().collect_garbage(set())
     backends.get_backend.cache_clear()
+    predict_gateway.forget()
 
 
 def version_body(name: str = "v1", **overrides) -> dict:
