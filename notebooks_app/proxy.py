@@ -36,7 +36,6 @@ from notebooks_app.selectors import Route, notebook_route
 
 PREFIX = "/notebooks/"
 ROUTE_TTL = 5.0  # seconds a caller's access and the notebook's address are trusted without a look-up
-ROUTE_CACHE_SIZE = 10_000
 # The caller's credentials are the console's, not Jupyter's; the proxy checks the Origin itself.
 NOT_TOWARD_JUPYTER = frozenset({b"cookie", b"authorization", b"origin"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -51,7 +50,7 @@ class NotebookProxy:
     """The ASGI app for paths under PREFIX (mlplatform.asgi routes them here)."""
 
     def __init__(self) -> None:
-        self._routes: RouteCache[Route | None] = RouteCache(ttl=ROUTE_TTL, size=ROUTE_CACHE_SIZE)
+        self._routes: RouteCache[Route | None] = RouteCache(ttl=ROUTE_TTL)
         self.forwarder = Forwarder()
 
     async def __call__(self, scope, receive, send) -> None:

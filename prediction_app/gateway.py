@@ -41,7 +41,6 @@ PATH = re.compile(r"^/v1/projects/([^/:]+)/models/([^/:]+)(?:/versions/([^/:]+))
 MAX_BODY = 1_572_864  # AI Platform's online prediction limit, in bytes
 TOO_LARGE = f"Request payload size exceeds the limit: {MAX_BODY} bytes."
 ROUTE_TTL = 5.0  # seconds a caller's access and the version's address are trusted without a look-up
-ROUTE_CACHE_SIZE = 10_000
 FLUSH_SECONDS = 10.0
 NOT_TOWARD_PREDICTOR = frozenset({b"authorization", b"cookie"})
 JSON = [(b"content-type", b"application/json")]
@@ -59,7 +58,7 @@ class PredictGateway:
     """The ASGI app for `:predict` paths (is_predict_path)."""
 
     def __init__(self) -> None:
-        self._routes: RouteCache[PredictRoute | None] = RouteCache(ttl=ROUTE_TTL, size=ROUTE_CACHE_SIZE)
+        self._routes: RouteCache[PredictRoute | None] = RouteCache(ttl=ROUTE_TTL)
         self._uses: dict[int, list] = {}  # version id -> [last use, requests, errors, milliseconds]
         self._flushed = time.monotonic()
         self.forwarder = Forwarder()

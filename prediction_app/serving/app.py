@@ -84,14 +84,13 @@ class PredictorApp:
             inputs = model.inputs(request["instances"])
             keywords = model.keywords(request)
             rows = len(request["instances"])
+            call = partial(model.predict, inputs, **keywords)
             if self.batcher is not None and not keywords:
                 predictions = await self.batcher.predict(inputs, rows)
             elif self._timings.quick(rows):
-                predictions = self._timings.timed(rows, partial(model.predict, inputs, **keywords))
+                predictions = self._timings.timed(rows, call)
             else:
-                predictions = await self._run(
-                    self._timings.timed, rows, partial(model.predict, inputs, **keywords)
-                )
+                predictions = await self._run(self._timings.timed, rows, call)
         except Exception as exc:  # PredictionError, or the model's own: the request's 400 either way
             return _failed(reason(exc))
         try:

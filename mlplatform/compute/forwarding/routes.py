@@ -24,6 +24,8 @@ V = TypeVar("V")
 
 class RouteCache(Generic[V]):
     def __init__(self, *, ttl: float, size: int = 10_000, ahead: float = 1.0) -> None:
+        """At most `size` entries (all dropped when full: a burst of strangers' tokens must not grow
+        it without bound)."""
         self.ttl, self.size, self.ahead = ttl, size, min(ahead, ttl / 2)
         self._entries: dict[Hashable, tuple[float, V]] = {}  # key -> (trusted until, value)
         self._pending: dict[Hashable, asyncio.Future] = {}
