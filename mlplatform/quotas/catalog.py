@@ -122,12 +122,9 @@ def add_machine_types(Flavor, MachineType, names=None) -> None:  # noqa: N803 - 
     a fresh install, a later migration's additions on one seeded before them; what an admin
     changed stays as it is."""
     flavors = {flavor.name: flavor for flavor in Flavor.objects.all()}
+    existing = set(MachineType.objects.values_list("name", flat=True))
     for name, kind, vcpus, memory, flavor, gpus, workers, ps, description in machine_types():
-        if (
-            (names is None or name in names)
-            and flavor in flavors
-            and not MachineType.objects.filter(name=name).exists()
-        ):
+        if (names is None or name in names) and flavor in flavors and name not in existing:
             MachineType.objects.create(
                 name=name,
                 kind=kind,
