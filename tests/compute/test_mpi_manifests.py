@@ -1,6 +1,7 @@
 """An MPI gang's Kubernetes objects (compute.backends.kubernetes.mpi): mpi-operator v2's shape from
 built-in kinds, checked against the Kubernetes 1.33 schemas; the MPIJob and PodGroup shapes,
-checked against the fields of their CRDs (kubeflow.org/v2beta1, scheduling.x-k8s.io/v1alpha1)."""
+checked against their projects' CRDs (tests/compute/crds/: mpi-operator v0.8.0's kubeflow.org/v2beta1,
+scheduler-plugins v0.33.5's scheduling.x-k8s.io/v1alpha1)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import base64
 import subprocess
 from decimal import Decimal
 
+import jsonschema
+import pytest
+
 from mlplatform.compute.backends.kubernetes import mpi
 from mlplatform.compute.backends.kubernetes.manifests import owner_reference, root
 from mlplatform.compute.spec import Mpi, ReplicaGroup, Resources, WorkloadKind, WorkloadSpec
+from tests.compute import crd_schema
 from tests.compute.test_manifests import (
     FLAVORS,
     NO_WIRING,
@@ -135,7 +140,7 @@ def test_with_coscheduling_a_pod_group_holds_the_whole_gang():
     assert group["apiVersion"] == "scheduling.x-k8s.io/v1alpha1"
     assert group["spec"]["minMember"] == 4  # the launcher and three workers
     assert group["spec"]["minResources"] == {"cpu": "73", "memory": "511Gi", "nvidia.com/gpu": "6"}
-    assert set(group["spec"]) <= {"minMember", "minResources", "scheduleTimeoutSeconds"}  # the CRD's fields
+    crd_schema.validate(group)
     for obj in of_kind(objects, "Job"):
         template = obj["spec"]["template"]
         assert template["metadata"]["labels"][mpi.POD_GROUP_LABEL] == group["metadata"]["name"]
@@ -148,30 +153,52 @@ def test_where_mpijob_is_served_the_mpijob_is_made_instead_of_the_built_in_shape
 
     (mpi_job,) = objects
     assert (mpi_job["apiVersion"], mpi_job["kind"]) == ("kubeflow.org/v2beta1", "MPIJob")
+    crd_schema.validate(mpi_job)
     spec = mpi_job["spec"]
-    assert set(spec) <= {  # MPIJobSpec's fields in the CRD
-        "slotsPerWorker",
-        "runPolicy",
-        "mpiReplicaSpecs",
-        "sshAuthMountPath",
-        "mpiImplementation",
-        "launcherCreationPolicy",
-        "runLauncherAsWorker",
-    }
     assert (spec["slotsPerWorker"], spec["mpiImplementation"]) == (2, "OpenMPI")
     assert set(spec["mpiReplicaSpecs"]) == {"Launcher", "Worker"}
     assert spec["mpiReplicaSpecs"]["Worker"]["replicas"] == 3
     launcher = spec["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]
-    assert launcher["command"] == ["mpirun", "-n", "6", "python", "allreduce.py"]
-    assert set(spec["runPolicy"]) <= {
-        "cleanPodPolicy",
-        "ttlSecondsAfterFinished",
-        "activeDeadlineSeconds",
-        "backoffLimit",
-        "schedulingPolicy",
-        "suspend",
-        "managedBy",
+    shell, flag, script, name, *command = launcher["command"]
+    assert (shell, flag, name, command) == ("/bin/sh", "-c", "mpi-launcher", ["python", "allreduce.py"])
+    assert script.splitlines()[-1] == 'exec mpirun -n 6 "$@"'  # the operator's variables name the hostfile
+    assert f"cat {mpi.OPERATOR_HOSTFILE}" in script  # printed for the job's page
+    assert "ssh" not in script  # the operator waits for the workers itself
+    assert "schedulingPolicy" not in spec["runPolicy"]
+
+
+def test_with_mpijob_and_coscheduling_the_operator_makes_the_pod_group_from_the_scheduling_policy():
+    objects = build(gang(workers=3, slots=2), mpijob=True, coscheduling=True)
+
+    (mpi_job,) = objects  # no PodGroup of ours: the operator refuses one of its name it does not control
+    crd_schema.validate(mpi_job)
+    assert mpi_job["spec"]["runPolicy"]["schedulingPolicy"] == {
+        "minAvailable": 4,
+        "minResources": {"cpu": "73", "memory": "511Gi", "nvidia.com/gpu": "6"},
+        "scheduleTimeoutSeconds": mpi.SCHEDULE_TIMEOUT_SECONDS,
     }
+    for replica in mpi_job["spec"]["mpiReplicaSpecs"].values():
+        assert mpi.POD_GROUP_LABEL not in replica["template"]["metadata"]["labels"]  # the operator's to set
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("spec", "slotPerWorker"), 2),
+        (("spec", "mpiImplementation"), "LAM"),
+        (("spec", "runPolicy", "backoffLimit"), "x"),
+    ],
+)
+def test_the_crd_schema_refuses_a_misspelt_field_or_a_bad_value(path, value):
+    (mpi_job,) = build(gang(), mpijob=True)
+    *parents, last = path
+    node = mpi_job
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+    with pytest.raises(jsonschema.ValidationError):
+        crd_schema.validate(mpi_job)
 
 
 def test_generated_keys_are_an_openssh_pair():

@@ -37,7 +37,13 @@ SERVICE_ACCESS_DNS = "cluster-dns"  # http://{service}.{namespace}.svc:{port}
 SERVICE_ACCESS_API_SERVER = "api-server"  # {API server}/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy
 # What a workload owns, for clusters without a garbage collector (envtest, bare API servers).
 OWNED_KINDS = ("Job", "StatefulSet", "Deployment", "HorizontalPodAutoscaler", "Service", "Secret", "Pod")
-INDEX_LABELS = ("batch.kubernetes.io/job-completion-index", "apps.kubernetes.io/pod-index")
+INDEX_LABELS = (
+    "batch.kubernetes.io/job-completion-index",
+    "apps.kubernetes.io/pod-index",
+    "training.kubeflow.org/replica-index",  # mpi-operator's workers
+)
+# The kinds of integrations whose objects say how a workload goes, watched where their group is served.
+STATUS_KINDS = {"mpijob": "MPIJob"}
 POD_PHASES = {
     "Pending": Phase.PENDING,
     "Running": Phase.RUNNING,
@@ -61,6 +67,7 @@ class KubernetesBackend:
         self.informers = informers or Informers.shared(client)
         self.garbage_collector = garbage_collector  # False: cancel deletes the owned objects itself
         self.service_access = service_access  # how the console reaches workloads' Services
+        self._watching_integrations = False
 
     @classmethod
     def from_settings(cls) -> KubernetesBackend:
@@ -92,6 +99,8 @@ class KubernetesBackend:
         """Create what the workload needs; what exists already is kept. Raises BackendError:
         permanent for a spec the builders refuse or the API server rejects, else temporary."""
         gang = _Gang(mpi.generate_ssh_keys(), self.integrations()) if spec.mpi else None
+        if gang and gang.integrations.get("mpijob"):
+            self.informers.watch("MPIJob")  # the operator's status says how the gang goes
         _build(
             ref, spec, flavors, wiring, owner=None, gang=gang
         )  # refuse a bad spec before creating anything
@@ -134,7 +143,13 @@ class KubernetesBackend:
     # --- reading
 
     def sync(self) -> None:
-        """Bring the informer caches up to date (one request per kind once they have listed)."""
+        """Bring the informer caches up to date (one request per kind once they have listed); the
+        first time, also watch the served integrations' kinds (STATUS_KINDS)."""
+        if not self._watching_integrations:
+            for name, served in self.integrations().items():
+                if served and name in STATUS_KINDS:
+                    self.informers.watch(STATUS_KINDS[name])
+            self._watching_integrations = True
         self.informers.sync_once()
 
     def statuses(self, refs: Iterable[WorkloadRef]) -> dict[str, WorkloadStatus]:
@@ -172,6 +187,9 @@ class KubernetesBackend:
         by_replica = _replicas(self._replica_pods(ref))
         pods = list(by_replica.values())
         replicas = tuple(_replica(role, index, pod) for (role, index), pod in by_replica.items())
+        mpi_job = next(iter(self._of_run("MPIJob", ref)), None) if "MPIJob" in self.informers else None
+        if mpi_job is not None:
+            return _mpi_job_status(mpi_job, by_replica)
         started, finished = _times(jobs, pods)
         failed = next((job for job in jobs if _condition(job, "Failed")), None)
         if failed is not None:
@@ -311,6 +329,40 @@ def _failure(job: dict, by_replica: dict[tuple[str, int], dict]) -> str:
             replica = _replica(role, index, pod)
             return f"{role} {index} (pod {pod['metadata']['name']}) failed with {replica.message} ({why})"
     return f"{job['metadata']['name']} failed ({why})"
+
+
+def _mpi_job_status(job: dict, by_replica: dict[tuple[str, int], dict]) -> WorkloadStatus:
+    """An MPIJob's state from the operator's conditions (Created, Running, Restarting, Succeeded,
+    Failed, Suspended), its replicas from the pods it made from our templates (our labels kept)."""
+    replicas = tuple(_replica(role, index, pod) for (role, index), pod in by_replica.items())
+    status = job.get("status") or {}
+    started = _parse_time(status.get("startTime"))
+    failed = _condition(job, "Failed")
+    if failed is not None:
+        ended = _parse_time(status.get("completionTime") or failed.get("lastTransitionTime"))
+        return WorkloadStatus(Phase.FAILED, replicas, _mpi_failure(failed, replicas), started, ended)
+    if _condition(job, "Succeeded") is not None:
+        ended = _parse_time(status.get("completionTime"))
+        return WorkloadStatus(Phase.SUCCEEDED, replicas, "the launcher succeeded", started, ended)
+    if _condition(job, "Running") is not None and _condition(job, "Restarting") is None:
+        return WorkloadStatus(Phase.RUNNING, replicas, "", started)
+    latest = max(
+        (c for c in status.get("conditions") or [] if c.get("status") == "True"),
+        key=lambda c: c.get("lastTransitionTime", ""),
+        default={},
+    )
+    waiting = next((r for r in replicas if r.phase != Phase.RUNNING and r.message), None)
+    message = f"{waiting.role} {waiting.index}: {waiting.message}" if waiting else latest.get("message", "")
+    return WorkloadStatus(Phase.PENDING, replicas, message, started)
+
+
+def _mpi_failure(condition: dict, replicas: tuple[ReplicaStatus, ...]) -> str:
+    """The operator's reason and message, after the failed replica (the launcher first) and why."""
+    why = f"{condition.get('reason', 'Failed')}: {condition.get('message', '')}".rstrip(": ")
+    failed = sorted((r for r in replicas if r.phase == Phase.FAILED), key=lambda r: r.role != "launcher")
+    if failed:
+        return f"{failed[0].role} {failed[0].index} failed with {failed[0].message} ({why})"
+    return f"the MPIJob failed ({why})"
 
 
 def _stalled(controllers: list[dict]) -> str:

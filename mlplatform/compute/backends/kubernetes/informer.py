@@ -145,7 +145,10 @@ class Informers:
     _shared_lock = threading.Lock()
 
     def __init__(self, client: KubeClient, kinds: tuple[str, ...] = WATCHED_KINDS, **options):
+        self.client = client
+        self.options = options
         self.by_kind = {kind: Informer(client, kind, **options) for kind in kinds}
+        self._lock = threading.Lock()
 
     @classmethod
     def shared(cls, client: KubeClient, **options) -> Informers:
@@ -159,11 +162,22 @@ class Informers:
     def __getitem__(self, kind: str) -> Informer:
         return self.by_kind[kind]
 
+    def __contains__(self, kind: str) -> bool:
+        return kind in self.by_kind
+
+    def watch(self, kind: str) -> Informer:
+        """The informer of `kind`, made on first use: for an integration's kind (MPIJob), which
+        only a cluster serving its API group can list."""
+        with self._lock:
+            if kind not in self.by_kind:
+                self.by_kind[kind] = Informer(self.client, kind, **self.options)
+            return self.by_kind[kind]
+
     def sync_once(self) -> int:
         """Sync every kind (see Informer.sync_once); returns the events applied in all. A kind that
         fails does not hold the others back: the first error is raised after all were tried."""
         applied, errors = 0, []
-        for informer in self.by_kind.values():
+        for informer in list(self.by_kind.values()):
             try:
                 applied += informer.sync_once()
             except BackendError as exc:

@@ -8,7 +8,9 @@ MPICH); and a launcher Job that waits until it can reach every worker, prints th
 runs mpirun. Where the cluster serves `kubeflow.org/v2beta1`, the MPIJob itself instead, the
 operator making the rest. Where it serves `scheduling.x-k8s.io` (the coscheduling plugin), a
 PodGroup with minMember and minResources for the whole gang, and every pod names it, so no
-partial gang holds GPUs on nodes.
+partial gang holds GPUs on nodes; with an MPIJob, the same figures go in its
+runPolicy.schedulingPolicy and the operator makes the PodGroup (a second one of ours, of the same
+name, would stop the operator: it refuses a PodGroup it does not control).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from mlplatform.compute.spec import Mpi, WorkloadKind, WorkloadSpec
 
 MPI_DIR = "/etc/mpi"  # where pods find the hostfile and the SSH keys, as mpi-operator mounts them
 HOSTFILE = f"{MPI_DIR}/config/hostfile"
+OPERATOR_HOSTFILE = f"{MPI_DIR}/hostfile"  # where mpi-operator v2 mounts the hostfile it writes
 SSH_DIR = f"{MPI_DIR}/ssh"
 SSH_PORT = 2222  # unprivileged: pods run as non-root with every capability dropped
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 COSCHEDULER = "scheduler-plugins-scheduler"  # the scheduler-plugins chart's scheduler name
+SCHEDULE_TIMEOUT_SECONDS = 600  # how long a gang may wait for all its pods to fit before retrying
 HOSTFILE_BEGIN, HOSTFILE_END = "--- hostfile ---", "--- end of hostfile ---"
 IMPLEMENTATIONS = {"openmpi": "OpenMPI", "intel": "Intel", "mpich": "MPICH"}  # MPIJob's names
 SSH_OPTIONS = (
@@ -78,14 +82,17 @@ def mpi_objects(
     mpi = _mpi(spec)
     objects = manifests.workload_objects(ref, spec, flavors, wiring, owner)
     jobs = {obj["metadata"]["labels"][manifests.LABEL_ROLE]: obj for obj in objects if obj["kind"] == "Job"}
+    if integrations.get("mpijob"):
+        # The operator makes the gang's PodGroup itself (named as the MPIJob, refusing one it does
+        # not control), from runPolicy.schedulingPolicy, when it runs with gang scheduling.
+        claims = [obj for obj in objects if obj["kind"] == "PersistentVolumeClaim"]
+        gang = _gang_policy(spec, flavors) if integrations.get("coscheduling") else None
+        return [*claims, mpi_job(ref, spec, mpi, jobs, owner, gang=gang)]
     first = []
     if integrations.get("coscheduling"):
         first.append(pod_group(ref, spec, flavors, owner))
         for job in jobs.values():
             _join_pod_group(job["spec"]["template"], ref)
-    if integrations.get("mpijob"):
-        claims = [obj for obj in objects if obj["kind"] == "PersistentVolumeClaim"]
-        return [*claims, *first, mpi_job(ref, spec, mpi, jobs, owner)]
     _as_worker(jobs[mpi.worker]["spec"]["template"], ref)
     _as_launcher(jobs[mpi.launcher], ref, spec, mpi)
     return [*first, _ssh_secret(ref, keys, owner), _hostfile_map(ref, spec, owner), *objects]
@@ -93,6 +100,29 @@ def mpi_objects(
 
 def pod_group(ref: WorkloadRef, spec: WorkloadSpec, flavors: Mapping[str, FlavorInfo], owner) -> dict:
     """scheduling.x-k8s.io/v1alpha1 PodGroup: the scheduler binds all of the gang's pods or none."""
+    return {
+        "apiVersion": "scheduling.x-k8s.io/v1alpha1",
+        "kind": "PodGroup",
+        "metadata": manifests.object_metadata(ref, ref.key, owner),
+        "spec": {
+            "minMember": spec.replicas,
+            "minResources": _gang_resources(spec, flavors),
+            "scheduleTimeoutSeconds": SCHEDULE_TIMEOUT_SECONDS,
+        },
+    }
+
+
+def _gang_policy(spec: WorkloadSpec, flavors: Mapping[str, FlavorInfo]) -> dict:
+    """MPIJob's runPolicy.schedulingPolicy: what the operator copies into the PodGroup it makes."""
+    return {
+        "minAvailable": spec.replicas,
+        "minResources": _gang_resources(spec, flavors),
+        "scheduleTimeoutSeconds": SCHEDULE_TIMEOUT_SECONDS,
+    }
+
+
+def _gang_resources(spec: WorkloadSpec, flavors: Mapping[str, FlavorInfo]) -> dict[str, str]:
+    """What the whole gang requests: cpu, memory and each flavor's GPU resource."""
     cpu, memory, gpus = Decimal(0), Decimal(0), {}
     for group in spec.groups:
         r = group.resources
@@ -101,24 +131,19 @@ def pod_group(ref: WorkloadRef, spec: WorkloadSpec, flavors: Mapping[str, Flavor
         if r.gpus:
             name = flavors[r.flavor].resource_name
             gpus[name] = gpus.get(name, 0) + r.gpus * group.count
-    resources = {
-        "cpu": _quantity(cpu),
-        "memory": f"{_quantity(memory)}Gi",
-        **{k: str(v) for k, v in gpus.items()},
-    }
-    return {
-        "apiVersion": "scheduling.x-k8s.io/v1alpha1",
-        "kind": "PodGroup",
-        "metadata": manifests.object_metadata(ref, ref.key, owner),
-        "spec": {"minMember": spec.replicas, "minResources": resources, "scheduleTimeoutSeconds": 600},
-    }
+    return {"cpu": _quantity(cpu), "memory": f"{_quantity(memory)}Gi", **{k: str(v) for k, v in gpus.items()}}
 
 
-def mpi_job(ref: WorkloadRef, spec: WorkloadSpec, mpi: Mpi, jobs: dict[str, dict], owner) -> dict:
+def mpi_job(
+    ref: WorkloadRef, spec: WorkloadSpec, mpi: Mpi, jobs: dict[str, dict], owner, *, gang: dict | None = None
+) -> dict:
     """kubeflow.org/v2beta1 MPIJob from the built-in Jobs' pod templates; the operator adds the
-    SSH keys, hostfile and Services and waits for the workers before the launcher starts."""
+    SSH keys, hostfile and Services and waits for the workers before the launcher starts. `gang`:
+    runPolicy.schedulingPolicy, where the cluster schedules gangs."""
     policy = spec.failure_policy
     run_policy: dict = {"cleanPodPolicy": "Running", "backoffLimit": policy.backoff_limit}
+    if gang:
+        run_policy["schedulingPolicy"] = gang
     if policy.ttl_after_finished_seconds is not None:
         run_policy["ttlSecondsAfterFinished"] = policy.ttl_after_finished_seconds
     if policy.max_run_seconds is not None:
@@ -126,13 +151,10 @@ def mpi_job(ref: WorkloadRef, spec: WorkloadSpec, mpi: Mpi, jobs: dict[str, dict
     launcher = jobs[mpi.launcher]["spec"]["template"]
     container = launcher["spec"]["containers"][0]
     ranks = _group(spec, mpi.worker).count * mpi.slots
-    container["command"] = [
-        "mpirun",
-        "-n",
-        str(ranks),
-        *container.pop("command", []),
-        *container.pop("args", []),
-    ]
+    command = [*container.pop("command", []), *container.pop("args", [])]
+    # The operator sets the hostfile and ssh arguments in OMPI_MCA_*/I_MPI_* variables.
+    script = _launcher_script(container["image"], OPERATOR_HOSTFILE, f"mpirun -n {ranks}", wait=False)
+    container["command"] = ["/bin/sh", "-c", script, "mpi-launcher", *command]
     worker = jobs[mpi.worker]["spec"]["template"]
     for template in (launcher, worker):
         template["spec"].pop("subdomain", None)  # the operator names its own Service
@@ -236,19 +258,29 @@ def _as_launcher(job: dict, ref: WorkloadRef, spec: WorkloadSpec, mpi: Mpi) -> N
         mpirun = (
             f"mpirun -n {ranks} -f {HOSTFILE} -bootstrap ssh -bootstrap-exec-args {shlex.quote(SSH_OPTIONS)}"
         )
-    missing = f"echo 'mpirun not found in image '{shlex.quote(container['image'])}'; it needs an MPI'"
-    script = "\n".join(
+    script = _launcher_script(container["image"], HOSTFILE, mpirun, wait=True)
+    container["command"] = ["/bin/sh", "-c", script, "mpi-launcher", *command]
+    _mount_mpi_files(job["spec"]["template"], ref)
+
+
+def _launcher_script(image: str, hostfile: str, mpirun: str, *, wait: bool) -> str:
+    """The launcher's shell: fail naming a missing mpirun (exit code 127, as a shell's), wait until
+    ssh reaches every worker (`wait`; the operator waits itself), print the hostfile (the job's page
+    shows it), then exec mpirun with the user's command as "$@"."""
+    missing = f"echo 'mpirun not found in image '{shlex.quote(image)}'; it needs an MPI'"
+    waiting = [
+        f"for host in $(cut -d' ' -f1 {hostfile} | cut -d: -f1); do",
+        f'  until ssh {SSH_OPTIONS} "$host" true 2>/dev/null; do echo "waiting for $host"; sleep 2; done',
+        "done",
+    ]
+    return "\n".join(
         [
             f"command -v mpirun >/dev/null || {{ {missing}; exit 127; }}",
-            f"for host in $(cut -d' ' -f1 {HOSTFILE} | cut -d: -f1); do",
-            f'  until ssh {SSH_OPTIONS} "$host" true 2>/dev/null; do echo "waiting for $host"; sleep 2; done',
-            "done",
-            f"echo {HOSTFILE_BEGIN!r}; cat {HOSTFILE}; echo {HOSTFILE_END!r}",
+            *(waiting if wait else []),
+            f"echo {HOSTFILE_BEGIN!r}; cat {hostfile}; echo {HOSTFILE_END!r}",
             f'exec {mpirun} "$@"',
         ]
     )
-    container["command"] = ["/bin/sh", "-c", script, "mpi-launcher", *command]
-    _mount_mpi_files(job["spec"]["template"], ref)
 
 
 def _join_pod_group(template: dict, ref: WorkloadRef) -> None:
