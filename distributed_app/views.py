@@ -16,6 +16,7 @@ from distributed_app import selectors, services
 from distributed_app.inputs import MpiImplementation
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
+from mlplatform.core.paging import paginate
 from mlplatform.core.views import project_for_view
 from mlplatform.quotas.models import Flavor
 
@@ -43,8 +44,10 @@ def body_from_form(form: Mapping[str, str]) -> dict:
 @login_required
 def job_list(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
-    jobs = selectors.distributed_jobs_list(project=obj)[:200]
-    return render(request, "distributed/job_list.html", {"project": obj, "jobs": jobs})
+    listing = paginate(request, selectors.distributed_jobs_list(project=obj), name_field="name")
+    return render(
+        request, "distributed/job_list.html", {"project": obj, "jobs": listing.items, "listing": listing}
+    )
 
 
 @login_required

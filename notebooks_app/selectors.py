@@ -53,7 +53,7 @@ def notebook_allows(*, project: Project, user: AbstractBaseUser, access: Access)
 
 def notebooks_list(*, project: Project) -> list[Notebook]:
     """The project's notebooks, newest first, queued ones with their queue positions."""
-    return _with_positions(notebooks_in(project=project))
+    return with_positions(notebooks_in(project=project))
 
 
 def notebooks_in(*, project: Project, location: str | None = None) -> QuerySet[Notebook]:
@@ -71,7 +71,7 @@ def notebook_get(*, project: Project, name: str) -> Notebook:
     notebook = notebook_find(project=project, name=name)
     if notebook is None:
         raise ApplicationError(f"Notebook '{name}' was not found.", code=ErrorCode.NOT_FOUND)
-    return _with_positions([notebook])[0]
+    return with_positions([notebook])[0]
 
 
 def notebook_images() -> QuerySet[NotebookImage]:
@@ -82,7 +82,8 @@ def _notebooks() -> QuerySet[Notebook]:
     return Notebook.objects.select_related("project", "owner", "image", "flavor", "workload", "activity")
 
 
-def _with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:
+def with_positions(notebooks: Iterable[Notebook]) -> list[Notebook]:
+    """The notebooks, queued ones with their queue positions (one query for them all)."""
     notebooks = list(notebooks)
     with_queue_positions(notebook.workload for notebook in notebooks if notebook.workload is not None)
     return notebooks
@@ -144,7 +145,7 @@ def notebook_route(*, project: str, name: str, user: AbstractBaseUser) -> Route 
         return None
     state = notebook.state
     if state != Notebook.State.ACTIVE:
-        notebook = _with_positions([notebook])[0]
+        notebook = with_positions([notebook])[0]
         return Route(state=state, reason=notebook.reason, queue_position=notebook.queue_position)
     jupyter = notebook_jupyter(notebook)
     if jupyter is None:

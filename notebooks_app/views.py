@@ -17,6 +17,7 @@ from mlplatform.compute.selectors import default_backend_gpus, quota_board, work
 from mlplatform.compute.values import Stage
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Project
+from mlplatform.core.paging import paginate
 from mlplatform.core.views import project_for_view
 from mlplatform.quotas.models import Flavor
 from mlplatform.storage.selectors import connections_list
@@ -241,10 +242,12 @@ def _allowed(project: Project, user) -> dict[str, bool]:
 @login_required
 def notebook_list(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
-    notebooks = selectors.notebooks_list(project=obj)
+    listing = paginate(request, selectors.notebooks_in(project=obj), name_field="name")
+    notebooks = selectors.with_positions(listing.items)
     context = {
         "project": obj,
         "notebooks": notebooks,
+        "listing": listing,
         **_allowed(obj, request.user),
         "polling": any(notebook.state not in SETTLED for notebook in notebooks),
     }

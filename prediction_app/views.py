@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from mlplatform.compute.selectors import workload_log_tail
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
+from mlplatform.core.paging import paginate
 from mlplatform.core.views import project_for_view
 from prediction_app import selectors, services
 from prediction_app.bodies import version_json
@@ -53,9 +54,13 @@ def model_list(request: HttpRequest, project: str) -> HttpResponse:
         else:
             messages.success(request, f"Model '{model.name}' created: add a version to serve it.")
             return redirect("prediction-model", project=obj.slug, model=model.name)
+    listing = paginate(
+        request, selectors.models_list(project=obj).prefetch_related("versions"), name_field="name"
+    )
     context = {
         "project": obj,
-        "models": selectors.models_list(project=obj).prefetch_related("versions"),
+        "models": listing.items,
+        "listing": listing,
         "can_change": _can_change(obj, request.user),
         "form": form,
         "error": error,

@@ -19,6 +19,7 @@ from mlplatform.compute.selectors import with_queue_positions, workload_log_tail
 from mlplatform.compute.views import chosen_replica
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
+from mlplatform.core.paging import paginate
 from mlplatform.core.selectors import project_role
 from mlplatform.core.views import console_url, project_for_view
 from mlplatform.quotas.models import AcceleratorType, MachineType
@@ -253,7 +254,10 @@ def job_list(request: HttpRequest, project: str) -> HttpResponse:
     kind = request.GET.get("kind", "")
     kind = kind if kind in kinds else ""
     filter_text = f"state={state}" if state else ""
-    jobs = list(jobs_list(project=obj, filter_text=filter_text, kind=kind or None)[:200])
+    listing = paginate(
+        request, jobs_list(project=obj, filter_text=filter_text, kind=kind or None), name_field="job_id"
+    )
+    jobs = listing.items
     with_queue_positions(job.workload for job in jobs)
     now = timezone.now()
     for job in jobs:
@@ -262,6 +266,8 @@ def job_list(request: HttpRequest, project: str) -> HttpResponse:
     context = {
         "project": obj,
         "jobs": jobs,
+        "listing": listing,
+        "filters": {"state": state, "kind": kind},
         "state": state,
         "states": Job.State.values,
         "kind": kind,

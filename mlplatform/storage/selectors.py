@@ -79,13 +79,21 @@ def store_errors(what: str) -> Iterator[None]:
 
 
 def objects_list(
-    *, project: Project, uri: ObjectUri, page_token: str | None = None, page_size: int = 1000
+    *,
+    project: Project,
+    uri: ObjectUri,
+    page_token: str | None = None,
+    page_size: int = 1000,
+    starting_with: str = "",
 ) -> base.ListPage:
-    """What is directly under the folder `uri` (objects and sub-folders)."""
+    """What is directly under the folder `uri` (objects and sub-folders), of those whose name starts
+    with `starting_with` (a prefix search, which every store answers itself)."""
     connection = connection_for_uri(project=project, uri=uri)
     prefix = uri.key if uri.is_prefix else uri.key + "/"
     with store_errors(str(uri)):
-        page = driver_for(connection).list(uri.bucket, prefix, page_size=page_size, page_token=page_token)
+        page = driver_for(connection).list(
+            uri.bucket, prefix + starting_with, page_size=page_size, page_token=page_token
+        )
     # The folder's own marker object and connection-test probes are not content.
     objects = [o for o in page.objects if o.key != prefix]
     prefixes = [p for p in page.prefixes if not p.endswith(PROBE_PREFIX)]

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
+from mlplatform.core.paging import search_text
 from mlplatform.core.selectors import project_role
 from mlplatform.core.views import project_for_view
 from mlplatform.storage import selectors, services
@@ -19,6 +20,7 @@ from mlplatform.storage.models import StorageConnection
 from mlplatform.storage.uris import ObjectUri, parse_uri
 
 # The add form's inputs: an error about one of them is shown at it, any other above the form.
+BROWSE_PAGE_SIZE = 50  # objects and folders per page of a folder
 CONNECTION_INPUTS = (
     "name",
     "kind",
@@ -107,7 +109,13 @@ def browse(request: HttpRequest, project: str) -> HttpResponse:
         uri = parse_uri(request.GET.get("uri", ""))
         if not uri.is_prefix:
             uri = ObjectUri(uri.scheme, uri.bucket, uri.key + "/")
-        page = selectors.objects_list(project=obj, uri=uri, page_token=request.GET.get("page_token"))
+        page = selectors.objects_list(
+            project=obj,
+            uri=uri,
+            page_token=request.GET.get("page_token") or None,
+            page_size=BROWSE_PAGE_SIZE,
+            starting_with=search_text(request).lstrip("/"),
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("storage", project=obj.slug)
@@ -116,6 +124,8 @@ def browse(request: HttpRequest, project: str) -> HttpResponse:
         "project": obj,
         "uri": uri,
         "page": page,
+        "q": search_text(request).lstrip("/"),
+        "paged": bool(request.GET.get("page_token")),
         "crumbs": _breadcrumbs(uri),
         "can_write": role.allows(Role.EDITOR),
         "max_upload": settings.STORAGE_UPLOAD_MAX_BYTES,
