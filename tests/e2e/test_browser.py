@@ -114,8 +114,8 @@ def test_a_user_creates_a_token_sees_the_snippet_once_and_revokes_it(page, live_
     assert 'parent="projects/team-a"' in snippet
     _shot(page, "tokens")
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("row", name=re.compile("laptop")).get_by_role("button", name="Revoke").click()
+    _confirm(page, "Revoke 'laptop'?", "Revoke token")
     page.get_by_role("row", name=re.compile("laptop")).get_by_text("revoked").wait_for()
     assert ApiToken.objects.get(name="laptop").revoked_at is not None
 
@@ -194,8 +194,8 @@ def test_the_queue_shows_why_a_workload_waits_and_a_member_cancels_it(page, live
     assert page.get_by_test_id("position").inner_text() == "1"
     assert "QUEUED" in page.get_by_test_id("events").inner_text()
     _shot(page, "workload-queued")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel").click()
+    _confirm(page, "Cancel sweep-1?", "Cancel workload")
 
     assert page.get_by_test_id("state").first.inner_text() == "CANCELLED"
     assert "cancelled by alice" in page.get_by_test_id("events").inner_text()
@@ -255,3 +255,11 @@ def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
     page.locator("tr[data-job='mnist_browser']").wait_for()
     assert "master-0 exited with code 2" in page.locator("tr[data-job='resnet_sweep_3']").inner_text()
     _shot(page, "training-jobs")
+
+
+def _confirm(page, question: str, action: str) -> None:
+    """Answer the console's one confirmation dialog (base.html), after checking what it asks."""
+    dialog = page.locator("#confirm-dialog")
+    dialog.get_by_role("button", name=action, exact=True).wait_for()
+    assert dialog.locator("#confirm-title").inner_text() == question
+    dialog.get_by_role("button", name=action, exact=True).click()
