@@ -49,7 +49,8 @@ def runtime_version_for(*, runtime_version: str, python_version: str) -> Runtime
     rows = RuntimeVersion.objects.filter(runtime_version=runtime_version)
     if runtime_version and not rows.exists():
         offered = sorted(
-            {row for row in RuntimeVersion.objects.values_list("runtime_version", flat=True) if row}
+            {row for row in RuntimeVersion.objects.values_list("runtime_version", flat=True) if row},
+            key=version_key,
         )
         raise ApplicationError(
             f"Runtime version '{runtime_version}' is not offered here ({', '.join(offered)}).",
@@ -57,7 +58,7 @@ def runtime_version_for(*, runtime_version: str, python_version: str) -> Runtime
         )
     row = rows.filter(python_version=python_version).first() or rows.filter(python_version="").first()
     if row is None and not python_version:
-        row = rows.first()
+        row = max(rows, key=lambda r: version_key(r.python_version), default=None)
     if row is None and not runtime_version:
         row = RuntimeVersion.objects.filter(is_default=True).first()
     if row is None:
@@ -66,3 +67,18 @@ def runtime_version_for(*, runtime_version: str, python_version: str) -> Runtime
             field="trainingInput.pythonVersion",
         )
     return row
+
+
+def runtime_versions() -> list[RuntimeVersion]:
+    """The offered runtimes for a form: the default first, then newest first by version number
+    (2.11 before 2.8), each runtime's newest Python first."""
+    rows = sorted(
+        RuntimeVersion.objects.all(),
+        key=lambda r: (version_key(r.runtime_version), version_key(r.python_version)),
+    )
+    return sorted(reversed(rows), key=lambda r: not r.is_default)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A dotted version as numbers, to sort as versions: 2.8 < 2.11."""
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))

@@ -349,6 +349,7 @@ def _exit_codes(labels: Mapping[str, str], label: str) -> tuple[int, ...]:
     codes = sorted({int(code) for code in value.split("-")}) if EXIT_CODES.fullmatch(str(value)) else []
     if not codes or codes[0] < 1 or codes[-1] > 255:
         raise ApplicationError(
-            "must be exit codes from 1 to 255 joined by '-', e.g. 3-137.", field=f"labels.{label}"
+            "must be exit codes from 1 to 255 joined by '-' (a list, not a range: 3-137 is 3 and 137).",
+            field=f"labels.{label}",
         )
     return tuple(codes)

@@ -29,7 +29,7 @@ from training_app.apis import job_json
 from training_app.jobs import job_kind, job_kinds
 from training_app.models import Job, RuntimeVersion
 from training_app.runtime import trainer
-from training_app.selectors import job_get, jobs_list
+from training_app.selectors import job_get, jobs_list, runtime_versions
 
 TRAINING = "trainingInput"  # the kind of job these pages show
 SCALE_TIERS = ("BASIC", "BASIC_GPU", "STANDARD_1", "PREMIUM_1", "CUSTOM")
@@ -301,7 +301,7 @@ def job_new(request: HttpRequest, project: str) -> HttpResponse:
         "form": form,
         "error": error,
         "scale_tiers": _scale_tiers(),
-        "runtimes": RuntimeVersion.objects.all(),
+        "runtimes": runtime_versions(),
         "machine_types": MachineType.objects.filter(
             kind__in=[MachineType.Kind.COMPUTE_ENGINE, MachineType.Kind.LEGACY]
         ).select_related("flavor"),

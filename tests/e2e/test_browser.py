@@ -263,3 +263,42 @@ def _confirm(page, question: str, action: str) -> None:
     dialog.get_by_role("button", name=action, exact=True).wait_for()
     assert dialog.locator("#confirm-title").inner_text() == question
     dialog.get_by_role("button", name=action, exact=True).click()
+
+
+NARROW_PAGES = [
+    "/",
+    "/projects/team-a/",
+    "/projects/team-a/notebooks/",
+    "/projects/team-a/notebooks/new/",
+    "/projects/team-a/training/",
+    "/projects/team-a/training/new/",
+    "/projects/team-a/prediction/",
+    "/projects/team-a/storage/",
+    "/projects/team-a/queue/",
+    "/projects/team-a/distributed/",
+    "/projects/team-a/distributed/new/",
+    "/settings/tokens/",
+    "/projects/team-a/no-such-page/",
+]
+
+
+def test_every_main_page_fits_a_window_820_pixels_wide(
+    browser, seeded_catalog, live_server, project, admin_user
+):
+    quota(project, "nvidia-a100-80gb", nominal_gpus=8, nominal_cpu=96, nominal_memory_gib=1360)
+    context = browser.new_context(viewport={"width": 820, "height": 1000})
+    page = context.new_page()
+    _login(page, live_server, "alice")
+    page.get_by_role("heading", name="Dashboard", exact=True).wait_for()
+
+    too_wide = {}
+    for path in NARROW_PAGES:
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("() => document.scrollingElement.scrollWidth")
+        if width > 820:
+            too_wide[path] = width
+        _shot(page, "narrow-" + (path.strip("/").replace("/", "-") or "dashboard"))
+    context.close()
+
+    assert too_wide == {}  # no page scrolls sideways (tables scroll inside their cards)

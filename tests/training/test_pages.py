@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -479,3 +480,33 @@ def test_an_editor_cancels_a_queued_job(client, team, editor):
     assert ">CANCELLED<" in html
     assert 'hx-trigger="every 2s"' not in html  # nothing left to follow
     assert "already ended" in again.content.decode()
+
+
+def test_the_form_offers_runtime_versions_newest_first_as_numbers(client, member, seeded_catalog):
+    from training_app.models import RuntimeVersion
+
+    RuntimeVersion.objects.create(runtime_version="2.10", python_version="3.10", image="python:3.10-slim")
+    RuntimeVersion.objects.create(runtime_version="2.10", python_version="3.9", image="python:3.9-slim")
+    client.force_login(member(Role.EDITOR))
+
+    html = client.get("/projects/team-a/training/new/").content.decode()
+
+    offered = [v for v in re.findall(r'<option value="([^"|]*)\|([^"]*)"', html)]
+    assert offered == [
+        ("", ""),
+        ("2.11", "3.7"),
+        ("2.10", "3.10"),
+        ("2.10", "3.9"),
+        ("2.8", "3.7"),
+        ("2.1", "3.7"),
+    ]
+
+
+def test_without_a_python_version_a_runtime_runs_its_newest_python(seeded_catalog):
+    from training_app.models import RuntimeVersion
+    from training_app.selectors import runtime_version_for
+
+    RuntimeVersion.objects.create(runtime_version="2.10", python_version="3.9", image="python:3.9-slim")
+    RuntimeVersion.objects.create(runtime_version="2.10", python_version="3.10", image="python:3.10-slim")
+
+    assert runtime_version_for(runtime_version="2.10", python_version="").python_version == "3.10"
