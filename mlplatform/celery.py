@@ -18,6 +18,7 @@ app.conf.beat_schedule = {
     # changes made in admin and fails workloads that waited too long.
     "admit-workloads": {"task": "mlplatform.compute.tasks.admit_workloads", "schedule": _every * 3},
     "sync-workloads": {"task": "mlplatform.compute.tasks.sync_workloads", "schedule": _every},
+    "advance-studies": {"task": "training_app.tasks.advance_studies", "schedule": _every},
     "sync-model-versions": {"task": "prediction_app.tasks.sync_versions", "schedule": _every},
     "collect-garbage": {"task": "mlplatform.compute.tasks.collect_garbage", "schedule": 300.0},
     "cull-idle-notebooks": {"task": "notebooks_app.tasks.cull_idle_notebooks", "schedule": 60.0},

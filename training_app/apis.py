@@ -14,7 +14,7 @@ from mlplatform.gcp.views import GoogleApiView
 from training_app import services
 from training_app.jobs import job_kind
 from training_app.models import Job
-from training_app.selectors import job_get, jobs_list
+from training_app.selectors import job_get, job_tuning_spec, jobs_list, tuning_output
 
 
 def job_json(job: Job) -> dict:
@@ -39,7 +39,11 @@ def job_json(job: Job) -> dict:
 
 
 def training_output(job: Job) -> dict:
-    """trainingOutput: one ML unit is one GPU-hour here (CPU-only jobs consume none)."""
+    """trainingOutput: one ML unit is one GPU-hour here (CPU-only jobs consume none); a tuning
+    job's also says each trial and the metric, over all its trials' units."""
+    spec = job_tuning_spec(job)
+    if spec is not None:
+        return tuning_output(job, spec)
     return {"consumedMLUnits": float(job.workload.gpu_hours)}
 
 

@@ -11,6 +11,7 @@ class TrainingConfig(AppConfig):
         from training_app.apis import training_output
         from training_app.jobs import JobKind, register_job_kind
         from training_app.services import training_plan
+        from training_app.studies import study_advance
 
         register_job_kind(
             JobKind(
@@ -20,5 +21,6 @@ class TrainingConfig(AppConfig):
                 output=training_output,
                 page="training-job",
                 title="Training",
+                advance=study_advance,
             )
         )

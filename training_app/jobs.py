@@ -33,6 +33,9 @@ class JobPlan:
     spec: WorkloadSpec
     priority: int = 0  # 0..1000: bigger runs first
     max_wait_seconds: int | None = None  # fail if not running by then
+    # The job is a group of workloads that its kind's `advance` submits (a tuning job's trials, each
+    # like `spec` with its own values): the job's own workload is the group, which asks for nothing.
+    group: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class JobKind:
     page: str = ""  # the URL name of a job's page: reversed with project and job_id
     title: str = ""  # what the Jobs list calls the kind: Training, Batch prediction
     progress: Callable[..., dict] | None = None  # (job) -> {percent, rows, rows_known, errors} for its page
+    # (job) -> None: submit what a group job runs next and move its group's state (JobPlan.group);
+    # called under the group's row lock when the job is created and on every pass after.
+    advance: Callable[..., None] | None = None
 
 
 _kinds: dict[str, JobKind] = {}

@@ -111,3 +111,40 @@ class Job(models.Model):
     @property
     def end_time(self):
         return self.workload.finished_at
+
+
+class Trial(models.Model):
+    """One trial of a tuning job: the values its search suggested, persisted with the workload
+    that runs them in one transaction, and what came of it. The job's study is rebuilt from
+    these rows on every pass (training_app.tuning), so a restarted worker loses no trial."""
+
+    class State(models.TextChoices):  # training_app.tuning.STATES
+        ACTIVE = "ACTIVE"  # its workload is queued or running
+        SUCCEEDED = "SUCCEEDED"
+        FAILED = "FAILED"
+        STOPPED_EARLY = "STOPPED_EARLY"
+        CANCELLED = "CANCELLED"  # with its job
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="trials")
+    number = models.PositiveIntegerField(help_text="From 0; the trial id AI Platform shows is number + 1.")
+    workload = models.OneToOneField(Workload, on_delete=models.PROTECT, related_name="trial")
+    params = models.JSONField(help_text="The sampler's values (a DISCRETE parameter's index).")
+    system_attrs = models.JSONField(default=dict, blank=True, help_text="The sampler's own (a grid id).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    objective = models.FloatField(null=True, blank=True, help_text="Its final metric, once it succeeded.")
+    intermediate = models.JSONField(
+        default=dict, blank=True, help_text="Every metric it reported: {training step: value}."
+    )
+    stopping = models.BooleanField(default=False, help_text="Early stopping asked its workload to stop.")
+    message = models.CharField(max_length=500, blank=True, help_text="Why it failed or stopped.")
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="trial_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.job} trial {self.trial_id}"
+
+    @property
+    def trial_id(self) -> str:
+        return str(self.number + 1)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from mlplatform.compute.models import Workload
 from mlplatform.compute.selectors import with_queue_positions
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp.filtering import field, map_field, parse_filter
-from training_app.models import Job, RuntimeVersion
+from mlplatform.gcp.proto import timestamp
+from training_app import tuning
+from training_app.hyperparameters import HyperparameterSpec
+from training_app.inputs import training_input_from_json
+from training_app.models import Job, RuntimeVersion, Trial
 
 
 def _state(name: str, op: str, value: str) -> Q:
@@ -82,3 +87,53 @@ def runtime_versions() -> list[RuntimeVersion]:
 def version_key(version: str) -> tuple[int, ...]:
     """A dotted version as numbers, to sort as versions: 2.8 < 2.11."""
     return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
+# --- tuning jobs -----------------------------------------------------------------------------
+
+
+def job_tuning_spec(job: Job) -> HyperparameterSpec | None:
+    """The job's HyperparameterSpec; None for a job that is not a tuning job."""
+    if job.kind != "trainingInput" or not (job.input or {}).get("hyperparameters"):
+        return None
+    return training_input_from_json(job.input).hyperparameters
+
+
+def trials_of(job: Job) -> list[Trial]:
+    """A tuning job's trials by number, with their workloads."""
+    return list(job.trials.select_related("workload").order_by("number"))
+
+
+def trial_record(trial: Trial) -> tuning.TrialRecord:
+    """The trial as the search and trainingOutput read it."""
+    workload = trial.workload
+    return tuning.TrialRecord(
+        number=trial.number,
+        params=trial.params,
+        state=trial.state,
+        objective=trial.objective,
+        intermediate={int(step): value for step, value in trial.intermediate.items()},
+        system_attrs=trial.system_attrs,
+        start_time=timestamp(workload.started_at) or "",
+        end_time=(timestamp(workload.finished_at) or "") if trial.state != Trial.State.ACTIVE else "",
+        live_state=Job.STATES[workload.state],
+    )
+
+
+def tuning_output(job: Job, spec: HyperparameterSpec, trials: list[Trial] | None = None) -> dict:
+    """trainingOutput's tuning fields (training_app.tuning.training_output), best trial first once
+    the job ended; and the ML units of all its trials."""
+    trials = trials_of(job) if trials is None else trials
+    output = tuning.training_output(spec, [trial_record(t) for t in trials], ended=job.workload.is_finished)
+    consumed = sum(float(t.workload.gpu_hours) for t in trials)
+    return {"consumedMLUnits": consumed, **output}
+
+
+def studies_to_advance() -> list[Job]:
+    """Tuning jobs whose group has not ended, or with a trial whose outcome is not read yet."""
+    unfinished = Q(workload__kind=Workload.Kind.GROUP) & ~Q(workload__state__in=Workload.FINISHED)
+    return list(
+        Job.objects.filter(unfinished | Q(trials__state=Trial.State.ACTIVE))
+        .select_related("workload", "project", "created_by")
+        .distinct()
+    )

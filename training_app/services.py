@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from mlplatform.compute.selectors import default_backend_runs_images
-from mlplatform.compute.services import workload_cancel, workload_submit
+from mlplatform.compute.services import workload_cancel, workload_group_create, workload_submit
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.gcp import proto
@@ -21,11 +21,12 @@ from mlplatform.gcp.labels import labels_checked
 from mlplatform.quotas.selectors import accelerator_flavors, machine_types
 from mlplatform.storage.selectors import connection_for_uri
 from mlplatform.storage.uris import parse_uri
+from training_app.hyperparameters import HyperparameterSpec
 from training_app.inputs import training_input_from_json
-from training_app.jobs import INPUTS, OUTPUTS, JobPlan
+from training_app.jobs import INPUTS, OUTPUTS, JobPlan, workload_name
 from training_app.jobs import job_input as job_input_of
 from training_app.models import JOB_ID, Job
-from training_app.selectors import runtime_version_for
+from training_app.selectors import job_tuning_spec, runtime_version_for
 from training_app.specs import Catalog, TrialRun, job_plan
 
 JOB_FIELDS = {"jobId", "labels", "etag", *INPUTS}
@@ -53,14 +54,19 @@ def job_create(*, project: Project, body: dict, user=None) -> Job:
     plan = kind.plan(project=project, job_id=job_id, input=job_input, labels=labels)
     try:
         with transaction.atomic(), _fields_under(kind.input_field):
-            workload = workload_submit(
-                project=project,
-                spec=plan.spec,
-                owner=user,
-                priority=plan.priority,
-                max_wait_seconds=plan.max_wait_seconds,
-            )
-            return Job.objects.create(
+            if plan.group:
+                workload = workload_group_create(
+                    project=project, name=workload_name(job_id), owner=user, reason="its first trials queue"
+                )
+            else:
+                workload = workload_submit(
+                    project=project,
+                    spec=plan.spec,
+                    owner=user,
+                    priority=plan.priority,
+                    max_wait_seconds=plan.max_wait_seconds,
+                )
+            job = Job.objects.create(
                 project=project,
                 job_id=job_id,
                 workload=workload,
@@ -69,6 +75,9 @@ def job_create(*, project: Project, body: dict, user=None) -> Job:
                 input=job_input,
                 created_by=user,
             )
+            if plan.group:  # its first members now: what cannot be queued refuses the job
+                kind.advance(job)
+            return job
     except IntegrityError:  # the same jobId created at the same moment
         raise _exists(job_id) from None
 
@@ -115,6 +124,8 @@ def training_plan(
         )
     for field, uri in request.uris:
         _check_reachable(project, uri, field)
+    if request.hyperparameters and request.hyperparameters.resume_previous_job_id and trial is None:
+        _check_resumable(project, request.hyperparameters)
     catalog = Catalog(
         machines=machine_types(),
         accelerators=accelerator_flavors(),
@@ -135,6 +146,23 @@ def _check_reachable(project: Project, uri: str, field: str) -> None:
         connection_for_uri(project=project, uri=parse_uri(uri, field=field))
     except ApplicationError as exc:
         raise ApplicationError(exc.message, field=field) from exc
+
+
+def _check_resumable(project: Project, spec: HyperparameterSpec) -> None:
+    """resumePreviousJobId names a tuning job of this project that searched the same parameters."""
+    field = "trainingInput.hyperparameters.resumePreviousJobId"
+    earlier = Job.objects.filter(project=project, job_id=spec.resume_previous_job_id).first()
+    earlier_spec = job_tuning_spec(earlier) if earlier else None
+    if earlier_spec is None:
+        raise ApplicationError(
+            f"'{spec.resume_previous_job_id}' is not a tuning job of this project.", field=field
+        )
+    if [(p.name, p.type) for p in earlier_spec.params] != [(p.name, p.type) for p in spec.params]:
+        raise ApplicationError(
+            f"'{spec.resume_previous_job_id}' searched other parameters: a resumed study keeps their names "
+            "and types.",
+            field=field,
+        )
 
 
 @contextmanager

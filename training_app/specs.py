@@ -68,10 +68,6 @@ SCALE_TIER, LEGACY, PREDICTION = "scale_tier", "legacy", "prediction"  # quotas.
 NOT_FOR_TRAINING = (SCALE_TIER, PREDICTION)  # a tier is scaleTier's; mls1 types serve predictions only
 
 LABEL_RETRIES = "mlplatform-retries"
-# The spec is read in full (bad input gets its field), but no study runs its trials yet.
-TUNING_NOT_RUN = (
-    "Hyperparameter tuning is not supported yet: the spec is valid, but trials cannot run here yet."
-)
 LABEL_FAIL_FAST = "mlplatform-fail-fast-exit-codes"
 LABEL_RETRY_CODES = "mlplatform-retry-exit-codes"
 
@@ -96,6 +92,9 @@ class TrialRun:
     args: tuple[str, ...]
 
 
+PROBE = TrialRun(id="1", args=())
+
+
 def job_plan(
     request: TrainingInput,
     *,
@@ -107,9 +106,11 @@ def job_plan(
 ) -> JobPlan:
     """The workload of a job (or of one trial of a tuning job) and how it queues. Raises
     ApplicationError (400) with `field` the JSON path of the offending input, e.g.
-    trainingInput.workerType."""
+    trainingInput.workerType. A tuning job's own plan is a group's (JobPlan.group), its spec the
+    shape every trial has (built for trial 1 without values): each trial is planned with its own."""
     if request.hyperparameters and trial is None:
-        raise ApplicationError(TUNING_NOT_RUN, field=f"{TI}.hyperparameters")
+        plan = job_plan(request, job_id=job_id, project=project, labels=labels, catalog=catalog, trial=PROBE)
+        return replace(plan, group=True)
     if trial:  # as AI Platform: the trial's values after the job's args, its own job-dir folder
         job_dir = f"{request.job_dir.rstrip('/')}/{trial.id}" if request.job_dir else ""
         request = replace(request, args=(*request.args, *trial.args), job_dir=job_dir)

@@ -32,6 +32,7 @@ STATES = {
     "SUCCEEDED": TrialState.COMPLETE,
     "FAILED": TrialState.FAIL,
     "STOPPED_EARLY": TrialState.PRUNED,
+    "CANCELLED": TrialState.FAIL,  # with its job; a resumed study does not suggest it again
 }
 # HyperparameterOutput's state; a trial stopped early succeeded, with isTrialStoppedEarly.
 OUTPUT_STATES = {
@@ -39,6 +40,7 @@ OUTPUT_STATES = {
     "SUCCEEDED": "SUCCEEDED",
     "FAILED": "FAILED",
     "STOPPED_EARLY": "SUCCEEDED",
+    "CANCELLED": "CANCELLED",
 }
 STARTUP_TRIALS = 3  # the median pruner compares with at least this many finished trials
 
@@ -55,6 +57,7 @@ class TrialRecord:
     system_attrs: Mapping[str, object] = field(default_factory=dict)  # the sampler's own (grid id)
     start_time: str = ""  # RFC 3339, as the job's own times
     end_time: str = ""
+    live_state: str = ""  # an ACTIVE trial's state as its workload has it: QUEUED, PREPARING, ...
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def _trial_output(spec: HyperparameterSpec, record: TrialRecord) -> dict:
     output = {
         "trialId": str(record.number + 1),
         "hyperparameters": {p.name: p.formatted(value_of(p, record.params[p.name])) for p in spec.params},
-        "state": OUTPUT_STATES[record.state],
+        "state": (record.state == "ACTIVE" and record.live_state) or OUTPUT_STATES[record.state],
         "isTrialStoppedEarly": record.state == "STOPPED_EARLY",
         "finalMetric": metrics[-1] if metrics else None,
         "allMetrics": metrics,

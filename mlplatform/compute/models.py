@@ -21,6 +21,10 @@ class Workload(models.Model):
         BATCH = "batch"
         SERVICE = "service"
         NOTEBOOK = "notebook"
+        # Holds other workloads (a tuning job's trials: its `members`), each queued and run on its
+        # own. A group asks for nothing, is never admitted or run, and its owner's service sets
+        # its state from its members'; cancelling it cancels them.
+        GROUP = "group"
 
     class State(models.TextChoices):
         QUEUED = "QUEUED"
@@ -44,6 +48,10 @@ class Workload(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="workloads"
     )
+    group = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="members",
+        help_text="The group workload this one is a member of (a tuning job's trial).",
+    )  # fmt: skip
     priority = models.IntegerField(default=0)
     spec = models.JSONField(help_text="The WorkloadSpec (mlplatform.compute.spec) as JSON.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -79,6 +87,10 @@ class Workload(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in self.FINISHED
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == self.Kind.GROUP
 
     @property
     def ref(self) -> WorkloadRef:

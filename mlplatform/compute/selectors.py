@@ -59,7 +59,11 @@ def with_queue_positions(workloads: Iterable[Workload]) -> list[Workload]:
     workloads = list(workloads)
     queued = [w for w in workloads if w.state == State.QUEUED]
     for project_id in {w.project_id for w in queued}:
-        order = Workload.objects.filter(project_id=project_id, state=State.QUEUED).order_by(*QUEUE_ORDER)
+        order = (
+            Workload.objects.filter(project_id=project_id, state=State.QUEUED)
+            .exclude(kind=Workload.Kind.GROUP)
+            .order_by(*QUEUE_ORDER)
+        )
         positions = {pk: i for i, pk in enumerate(order.values_list("id", flat=True), start=1)}
         for workload in queued:
             if workload.project_id == project_id:
@@ -140,9 +144,9 @@ def admission_inputs() -> AdmissionInputs:
     """Everything one admission pass reads, in a fixed number of queries whatever the queue's size."""
     inputs = AdmissionInputs()
     queued = list(
-        Workload.objects.filter(state=State.QUEUED).values_list(
-            "id", "project_id", "priority", "created_at", "max_wait_seconds", "reason"
-        )
+        Workload.objects.filter(state=State.QUEUED)
+        .exclude(kind=Workload.Kind.GROUP)  # a group asks for nothing: its members queue
+        .values_list("id", "project_id", "priority", "created_at", "max_wait_seconds", "reason")
     )
     if not queued:
         return inputs

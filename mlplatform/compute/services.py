@@ -57,9 +57,10 @@ def workload_submit(
     owner=None,
     priority: int = 0,
     max_wait_seconds: int | None = None,
+    member_of: Workload | None = None,
 ) -> Workload:
-    """Queue a workload after checking everything that waiting cannot fix. Nothing reaches a
-    backend until admission admits it."""
+    """Queue a workload (a member of the group `member_of`, when given) after checking everything that waiting
+    cannot fix. Nothing reaches a backend until admission admits it."""
     try:
         validate_spec(spec)
     except SpecError as exc:
@@ -94,6 +95,7 @@ def workload_submit(
             kind=spec.kind.value,
             name=spec.name,
             owner=owner,
+            group=member_of,
             priority=priority,
             spec=spec_to_dict(spec),
             max_wait_seconds=max_wait_seconds,
@@ -111,6 +113,44 @@ def workload_submit(
         )
         _event(workload, State.QUEUED, "", f"submitted by {owner}" if owner else "submitted", actor=owner)
         transaction.on_commit(_request_admission, robust=True)
+    return workload
+
+
+def workload_group_create(*, project: Project, name: str, owner=None, reason: str = "") -> Workload:
+    """A group workload (Workload.Kind.GROUP): it asks for nothing and no backend runs it; its
+    members are submitted with `group=` and its owner moves it with workload_group_update."""
+    workload = Workload.objects.create(
+        project=project,
+        kind=Workload.Kind.GROUP,
+        name=name,
+        owner=owner,
+        spec={"name": name, "kind": Workload.Kind.GROUP.value, "groups": []},
+        reason=reason,
+    )
+    _event(workload, State.QUEUED, "", f"submitted by {owner}" if owner else "submitted", actor=owner)
+    return workload
+
+
+def workload_group_update(*, workload: Workload, state: str, reason: str) -> Workload:
+    """Move a group (locked by the caller) to `state`, which its owner derived from its members:
+    an event when the state changes; the first state past QUEUED starts its clock, an end stops it."""
+    if not workload.is_group:
+        raise ValueError(f"{workload} is not a group: backends move its state")
+    if workload.is_finished or (state == workload.state and reason[:500] == workload.reason):
+        return workload
+    if state == workload.state:
+        workload.reason = reason[:500]
+        workload.save(update_fields=["reason", "updated_at"])
+        return workload
+    now = timezone.now()
+    if state != State.QUEUED and workload.admitted_at is None:
+        workload.admitted_at = now
+    if state in (State.RUNNING, *Workload.FINISHED) and workload.started_at is None:
+        workload.started_at = now
+    if state in Workload.FINISHED:
+        workload.finished_at = now
+    _transition(workload, state, reason)
+    workload.save()
     return workload
 
 
@@ -333,6 +373,11 @@ def workload_cancel(*, workload: Workload, actor=None, reason: str = "") -> Work
             )
         if workload.state == State.CANCELLING:
             return workload
+        if workload.is_group:  # its members hold and run everything: cancelled each on its own
+            for member in workload.members.exclude(state__in=[*Workload.FINISHED, State.CANCELLING]):
+                workload_cancel(workload=member, actor=actor, reason=reason)
+            _finish(workload, State.CANCELLED, reason, actor=actor)
+            return workload
         if workload.state == State.QUEUED or (workload.state == State.ADMITTED and not workload.backend):
             _finish(workload, State.CANCELLED, reason, actor=actor)
             return workload
@@ -375,14 +420,18 @@ def workloads_sync(*, now: datetime | None = None) -> int:
     # at most once a grace period, not on every sync.
     stale = now - START_GRACE
     stuck = list(
-        Workload.objects.filter(
-            state=State.ADMITTED, admitted_at__lt=stale, updated_at__lt=stale
-        ).values_list("id", flat=True)
+        Workload.objects.filter(state=State.ADMITTED, admitted_at__lt=stale, updated_at__lt=stale)
+        .exclude(kind=Workload.Kind.GROUP)
+        .values_list("id", flat=True)
     )
     if stuck:
         Workload.objects.filter(id__in=stuck).update(updated_at=now)
         _request_start(stuck)
-    on_backend = Workload.objects.filter(state__in=Workload.ON_BACKEND).select_related("project")
+    on_backend = (
+        Workload.objects.filter(state__in=Workload.ON_BACKEND)
+        .exclude(kind=Workload.Kind.GROUP)
+        .select_related("project")
+    )
     by_backend: dict[str, list[Workload]] = {}
     for workload in on_backend:
         by_backend.setdefault(workload.backend or "local", []).append(workload)

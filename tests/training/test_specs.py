@@ -474,18 +474,6 @@ def test_bad_training_input_is_refused_naming_the_field(team, training_input, fi
     assert error.message
 
 
-def test_a_valid_tuning_job_says_its_trials_cannot_run_yet(team):
-    spec = {
-        "goal": "MAXIMIZE",
-        "params": [{"parameterName": "x", "type": "DOUBLE", "minValue": 0, "maxValue": 6}],
-    }
-
-    error = refusal(team, hyperparameters=spec)
-
-    assert error.field == "trainingInput.hyperparameters"
-    assert error.message.startswith("Hyperparameter tuning is not supported yet")
-
-
 def test_the_local_backend_refuses_custom_containers_plainly(team):
     error = refusal(
         team,

@@ -21,6 +21,10 @@
    chief's address), WORLD_SIZE (master and workers) and RANK (master 0, worker i: i + 1; none on
    parameter servers and evaluators).
 4. Replaces itself with `<venv>/bin/python -m <module> <args>`: the exit code is the trainer's.
+   A tuning job's trial (MLPLATFORM_TRIAL_ID set) runs it as a child instead, with
+   CLOUD_ML_HP_METRIC_FILE its own, and copies each metric it reports with cloudml-hypertune to
+   this log as a line `mlplatform-hypertune {json}` (the job's study reads the master's log), until
+   it exits with the trainer's code; SIGTERM (a cancel, an early stop) is passed on to it.
 
 Its own failures end with one line on stderr, `mlplatform trainer: ...`, and exit code 2 (bad
 usage), 66 (a package cannot be fetched) or 70 (the virtualenv or pip failed).
@@ -42,10 +46,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import site
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -61,6 +67,8 @@ INT64_FIELDS = {"workerCount", "parameterServerCount", "evaluatorCount", "count"
 REPLICA_VARIABLES = ("MLPLATFORM_CLUSTER", "MLPLATFORM_REPLICA_ROLE", "MLPLATFORM_REPLICA_INDEX")
 CLUSTER_ROLES = ("master", "chief", "worker", "ps")  # TF_CONFIG's "cluster": evaluators are not in it
 HYPERTUNE_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's, unless CLOUD_ML_HP_METRIC_FILE
+METRIC_LINE = "mlplatform-hypertune "  # a trial's log line: what follows is one line of that file
+METRIC_POLL_SECONDS = 0.5
 NEVER_REPORTED = (
     "The trainer never reported the metric '{tag}' (hyperparameterMetricTag): report it with "
     "cloudml-hypertune's report_hyperparameter_tuning_metric."
@@ -88,7 +96,48 @@ def main(argv: list[str] | None = None) -> None:
     env.update(exported)
     env.update(VIRTUAL_ENV=str(venv), PATH=os.pathsep.join([str(venv / "bin"), env.get("PATH", os.defpath)]))
     sys.stdout.flush()
-    os.execve(str(python), [str(python), "-m", module, *trainer_args], env)
+    command = [str(python), "-m", module, *trainer_args]
+    if exported.get("CLOUD_ML_TRIAL_ID"):
+        sys.exit(run_trial(command, env))
+    os.execve(str(python), command, env)
+
+
+def run_trial(command: list[str], env: dict[str, str]) -> int:
+    """Run a trial's trainer as a child, copying what it reports to its metric file to stdout as
+    METRIC_LINE lines while it runs; its exit code (128 + the signal that ended it)."""
+    if not env.get("CLOUD_ML_HP_METRIC_FILE"):  # the default is one path for every trial of a machine
+        folder = tempfile.mkdtemp(prefix="hypertune-", dir=str(_work_dir()))
+        env["CLOUD_ML_HP_METRIC_FILE"] = os.path.join(folder, "output.metrics")
+    metric_file = Path(env["CLOUD_ML_HP_METRIC_FILE"])
+    child = subprocess.Popen(command, env=env)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+    seen: set = set()
+    done = threading.Event()
+
+    def relay() -> None:
+        while not done.wait(METRIC_POLL_SECONDS):
+            relay_metrics(metric_file, seen)
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    code = child.wait()
+    done.set()
+    thread.join()
+    relay_metrics(metric_file, seen)
+    return 128 - code if code < 0 else code
+
+
+def relay_metrics(metric_file: Path, seen: set) -> None:
+    """Print each line of cloudml-hypertune's file not printed yet. It rewrites the file with its
+    last 100 metrics on every report, each with its own timestamp, so a line is a metric."""
+    try:
+        lines = metric_file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return
+    for line in lines:
+        if line.strip() and line not in seen:
+            seen.add(line)
+            print(METRIC_LINE + line, flush=True)
 
 
 def _exit(error: RunnerError) -> None:
