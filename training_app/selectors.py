@@ -11,7 +11,7 @@ from mlplatform.core.models import Project
 from mlplatform.gcp.filtering import field, map_field, parse_filter
 from mlplatform.gcp.proto import timestamp
 from training_app import tuning
-from training_app.hyperparameters import HyperparameterSpec
+from training_app.hyperparameters import HyperparameterSpec, ParameterSpec
 from training_app.inputs import training_input_from_json
 from training_app.models import Job, RuntimeVersion, Trial
 
@@ -137,3 +137,67 @@ def studies_to_advance() -> list[Job]:
         .select_related("workload", "project", "created_by")
         .distinct()
     )
+
+
+def trials_page(job: Job, spec: HyperparameterSpec, trials: list[Trial] | None = None) -> dict:
+    """The job page's trials: trainingOutput's rows (best first once the job ended), each with
+    its workload for its logs, and the charts' data (the objective per trial, and per parameter)."""
+    trials = trials_of(job) if trials is None else trials
+    output = tuning_output(job, spec, trials)
+    workloads = {t.trial_id: t.workload for t in trials}
+    messages = {t.trial_id: t.message for t in trials}
+    rows = [
+        {
+            **row,
+            "values": [_shown(p, row["hyperparameters"][p.name]) for p in spec.params],
+            "workload": workloads[row["trialId"]],
+            "message": messages[row["trialId"]],
+        }
+        for row in output["trials"]
+    ]
+    chart = {
+        "goal": spec.goal,
+        "tag": spec.metric_tag,
+        "params": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "log": p.scale_type != "NONE" and p.type in ("DOUBLE", "INTEGER"),
+            }
+            | ({"categories": list(p.categorical_values)} if p.type == "CATEGORICAL" else {})
+            for p in spec.params
+        ],
+        "trials": sorted(
+            (
+                {
+                    "id": int(row["trialId"]),
+                    "state": row["state"],
+                    "stoppedEarly": row.get("isTrialStoppedEarly", False),
+                    "objective": row["finalMetric"]["objectiveValue"] if "finalMetric" in row else None,
+                    "params": {
+                        p.name: row["hyperparameters"][p.name]
+                        if p.type == "CATEGORICAL"
+                        else float(row["hyperparameters"][p.name])
+                        for p in spec.params
+                    },
+                }
+                for row in output["trials"]
+            ),
+            key=lambda t: t["id"],
+        ),
+    }
+    return {
+        "rows": rows,
+        "chart": chart,
+        "completed": int(output["completedTrialCount"]),
+        "max_trials": spec.max_trials,
+        "params": [p.name for p in spec.params],
+        "metric_tag": spec.metric_tag,
+        "goal": spec.goal,
+        "algorithm": {"GRID_SEARCH": "grid", "RANDOM_SEARCH": "random"}.get(spec.algorithm, "Bayesian (TPE)"),
+    }
+
+
+def _shown(param: ParameterSpec, value: str) -> str:
+    """A trial's value as the page shows it: doubles to 6 significant digits (the API keeps all)."""
+    return f"{float(value):.6g}" if param.type == "DOUBLE" else value

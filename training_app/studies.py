@@ -56,7 +56,9 @@ def study_advance(job: Job) -> None:
         for trial in trials:
             if trial.state == Trial.State.ACTIVE:
                 _observe(trial, spec)
-        if group.is_finished:  # cancelled: its trials' last outcomes are all there is to do
+        if group.state == State.CANCELLING and all(t.workload.is_finished for t in trials):
+            workload_group_update(workload=group, state=State.CANCELLED, reason=group.reason)
+        if group.is_finished or group.state == State.CANCELLING:  # cancelled: no trial starts
             return
         history = _history(job, spec)
         records = [*history, *(_renumbered(trial_record(t), len(history) + t.number) for t in trials)]

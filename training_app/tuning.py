@@ -42,6 +42,7 @@ OUTPUT_STATES = {
     "STOPPED_EARLY": "SUCCEEDED",
     "CANCELLED": "CANCELLED",
 }
+GRID_SEED = 0
 STARTUP_TRIALS = 3  # the median pruner compares with at least this many finished trials
 
 
@@ -77,10 +78,11 @@ def suggestions(
 ) -> list[Suggestion]:
     """Up to `count` new trials after `records` (fewer where a grid runs out)."""
     records = list(records)
-    # A fresh seed per pass, or a rebuilt random sampler repeats itself; but the grid keeps one:
-    # its seed shuffles the grid, and a record's grid id indexes that order.
+    # A fresh seed per pass, or a rebuilt random sampler repeats itself; but the grid keeps one
+    # for good: its seed shuffles the grid, and a record's grid id indexes that order, in this
+    # job and in any job that resumes it (resumePreviousJobId).
     grid = spec.algorithm == "GRID_SEARCH"
-    study = _study(spec, records, seed=seed if grid else seed + len(records))
+    study = _study(spec, records, seed=GRID_SEED if grid else seed + len(records))
     count = min(count, grid_size(spec) - len(records)) if grid else count
     made = []
     for _ in range(max(count, 0)):

@@ -29,7 +29,7 @@ from training_app.apis import job_json
 from training_app.jobs import job_kind, job_kinds
 from training_app.models import Job, RuntimeVersion
 from training_app.runtime import trainer
-from training_app.selectors import job_get, jobs_list, runtime_versions
+from training_app.selectors import job_get, job_tuning_spec, jobs_list, runtime_versions, trials_page
 
 TRAINING = "trainingInput"  # the kind of job these pages show
 SCALE_TIERS = ("BASIC", "BASIC_GPU", "STANDARD_1", "PREMIUM_1", "CUSTOM")
@@ -379,14 +379,17 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         "input_field": job.kind,
         "progress": kind.progress(job) if kind.progress else None,
     }
+    spec = job_tuning_spec(job)
+    if spec:  # its trials' workloads hold the replicas and logs: each trial's page shows them
+        context["tuning"] = trials_page(job, spec)
     fragment = request.GET.get("fragment")
-    if fragment in ("logs", None):
+    if fragment in ("logs", None) and not spec:
         context["log_lines"] = workload_log_tail(workload=workload, role=role, index=index)
     if fragment == "logs":
         return render(request, "training/_job_logs.html", context)
     if fragment == "status":
         return render(request, "training/_job_status.html", context)
-    if job.kind == TRAINING:
+    if job.kind == TRAINING and not spec:
         context["tf_configs"] = [
             (name, json.dumps(config, indent=2))
             for name, config in tf_configs(groups, job.input, workload.replicas)

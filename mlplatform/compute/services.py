@@ -376,7 +376,12 @@ def workload_cancel(*, workload: Workload, actor=None, reason: str = "") -> Work
         if workload.is_group:  # its members hold and run everything: cancelled each on its own
             for member in workload.members.exclude(state__in=[*Workload.FINISHED, State.CANCELLING]):
                 workload_cancel(workload=member, actor=actor, reason=reason)
-            _finish(workload, State.CANCELLED, reason, actor=actor)
+            if workload.members.exclude(state__in=Workload.FINISHED).exists():
+                # CANCELLED once its members stopped: its owner's next pass says so (workload_group_update)
+                _transition(workload, State.CANCELLING, reason, actor=actor)
+                workload.save(update_fields=["state", "reason", "updated_at"])
+            else:
+                _finish(workload, State.CANCELLED, reason, actor=actor)
             return workload
         if workload.state == State.QUEUED or (workload.state == State.ADMITTED and not workload.backend):
             _finish(workload, State.CANCELLED, reason, actor=actor)
