@@ -65,3 +65,4 @@ bench: install
 	$(PY) -m benchmarks.notebooks
 	$(PY) -m benchmarks.prediction
 	$(PY) -m benchmarks.batch_prediction
+	$(PY) -m benchmarks.tuning

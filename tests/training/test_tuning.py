@@ -92,6 +92,21 @@ def test_a_pass_run_twice_on_the_same_records_suggests_the_same_trials():
     assert len({s.values["x"] for s in first}) == 2
 
 
+@pytest.mark.parametrize("algorithm", ["ALGORITHM_UNSPECIFIED", "RANDOM_SEARCH"])
+def test_studies_seeded_one_apart_explore_different_points(algorithm):
+    # Job 8's study after 3 trials is not job 9's after 2: each would repeat the other's points
+    spec = tuning(algorithm, maxTrials=30, maxParallelTrials=1)
+    seen = set()
+    for seed in (SEED, SEED + 1):
+        records: list[TrialRecord] = []
+        for _ in range(6):
+            (made,) = suggestions(spec, records, 1, seed=seed)
+            records.append(TrialRecord(made.number, made.params, "SUCCEEDED", quadratic(made.values)))
+        seen |= {r.params["x"] for r in records}
+
+    assert len(seen) == 12
+
+
 def test_log_scales_spread_values_where_google_says():
     def median(scale):
         param = {"parameterName": "x", "type": "DOUBLE", "minValue": 1, "maxValue": 1000, "scaleType": scale}
