@@ -10,7 +10,8 @@ Package jobs (`packageUris` + `pythonModule`) run training_app/runtime/trainer.p
 it fetches and installs the packages, exports TF_CONFIG, CLOUD_ML_JOB and PyTorch's variables,
 and execs the module. An image backend runs `python /opt/mlplatform/trainer.py` in the runtime
 image, so every RuntimeVersion image must carry that file (and pip; setuptools >= 70.1 or `wheel`
-to install sdists), not the bare python:* images the catalog starts with. Each group also says its
+to install sdists; tfrecord and tensorboardX for a trial's TensorFlow summaries), not the bare
+python:* images the catalog starts with. Each group also says its
 local alternative (LocalRun): this repository's copy with the console's Python, sharing one
 virtualenv cache. The spec is the same whichever backend starts it.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -304,18 +305,23 @@ def test_an_sdist_is_built_and_installed_offline(project, buckets, tmp_path):
     ]
 
 
-def test_a_trials_hypertune_metrics_are_read_in_the_order_reported():
-    # The lines cloudml-hypertune writes (its README's format; the package is not in the registry
-    # this project installs from, so the lines are written here as it writes them).
-    text = "\n".join(
-        [
-            json.dumps({"global_step": "10", "score": "-4.5", "timestamp": 1.5, "trial": "2"}),
-            json.dumps({"global_step": "10", "loss": "0.3", "timestamp": 1.6, "trial": "2"}),  # another tag
-            "not json",
-            json.dumps({"global_step": "20", "score": "NaN", "timestamp": 1.7, "trial": "2"}),
-            json.dumps({"score": "-0.25", "timestamp": 1.8, "trial": "2"}),  # no step: step 0, as hypertune
-        ]
+def test_a_trials_hypertune_metrics_are_read_in_the_order_reported(tmp_path, monkeypatch):
+    import hypertune
+
+    monkeypatch.setenv("CLOUD_ML_HP_METRIC_FILE", str(tmp_path / "output.metrics"))
+    monkeypatch.setenv("CLOUD_ML_TRIAL_ID", "2")
+    tuner = hypertune.HyperTune()  # the real package's file, as a trainer writes it
+    tuner.report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag="score", metric_value=-4.5, global_step=10
     )
+    tuner.report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag="loss", metric_value=0.3, global_step=10
+    )
+    tuner.report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag="score", metric_value="NaN", global_step=20
+    )
+    tuner.report_hyperparameter_tuning_metric(hyperparameter_metric_tag="score", metric_value=-0.25)  # step 0
+    text = (tmp_path / "output.metrics").read_text() + "not json\n"
 
     assert trainer.hypertune_metrics(text, "score") == [
         {"trainingStep": "10", "objectiveValue": -4.5},
@@ -323,3 +329,68 @@ def test_a_trials_hypertune_metrics_are_read_in_the_order_reported():
     ]
     assert trainer.hypertune_metrics(text, "accuracy") == []
     assert "'accuracy'" in trainer.NEVER_REPORTED.format(tag="accuracy")
+
+
+def write_summaries(folder: Path) -> None:
+    """TensorFlow summary events as trainers write them: tensorboardX's SummaryWriter (simple
+    values, as TF 1 and Keras write) and an Event with a tensor value (TF 2's tf.summary.scalar)."""
+    from tensorboardX import SummaryWriter
+    from tensorboardX.proto.event_pb2 import Event
+    from tensorboardX.proto.summary_pb2 import Summary
+    from tensorboardX.proto.tensor_pb2 import TensorProto
+
+    writer = SummaryWriter(str(folder))
+    writer.add_scalar("accuracy", 0.5, 1)
+    writer.add_scalar("loss", 0.9, 1)  # another tag
+    writer.add_scalar("accuracy", 0.75, 2)
+    tensor = TensorProto(dtype=1, float_val=[0.875])  # DT_FLOAT
+    event = Event(
+        wall_time=2.5, step=3, summary=Summary(value=[Summary.Value(tag="accuracy", tensor=tensor)])
+    )
+    writer._get_file_writer().add_event(event)
+    writer.close()
+
+
+@pytest.mark.parametrize("store", ["local", "s3", "gs"])
+def test_a_trials_tensorflow_summaries_of_its_metric_are_read_as_hypertune_lines(
+    store, tmp_path, request, monkeypatch
+):
+    write_summaries(tmp_path / "written" / "eval")
+    files = list((tmp_path / "written").rglob("events.out.tfevents.*"))
+    if store == "local":
+        buckets = tmp_path / "buckets"
+        (buckets / "demo" / "jobs" / "tune").mkdir(parents=True)
+        shutil.copytree(tmp_path / "written", buckets / "demo" / "jobs" / "tune" / "1")
+        monkeypatch.setenv("MLPLATFORM_LOCAL_BUCKETS", str(buckets))
+        job_dir = "gs://demo/jobs/tune/1"
+    elif store == "s3":
+        endpoint, bucket = (
+            request.getfixturevalue("s3_endpoint"),
+            request.getfixturevalue("s3_bucket_factory")("runs"),
+        )
+        for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": S3_KEY_ID}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+        aws_client(endpoint).upload_file(str(files[0]), bucket, f"tune/1/eval/{files[0].name}")
+        aws_client(endpoint).put_object(Bucket=bucket, Key="tune/1/model.ckpt", Body=b"not read")
+        job_dir = f"s3://{bucket}/tune/1"
+    else:
+        endpoint, bucket = (
+            request.getfixturevalue("gcs_endpoint"),
+            request.getfixturevalue("gcs_bucket_factory")("runs"),
+        )
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        gcs_client(endpoint).bucket(bucket).blob(f"tune/1/eval/{files[0].name}").upload_from_filename(
+            files[0]
+        )
+        job_dir = f"gs://{bucket}/tune/1"
+
+    lines = trainer.SummaryScalars(job_dir, "accuracy", tmp_path / "downloads").lines()
+
+    assert trainer.hypertune_metrics("\n".join(lines), "accuracy") == [
+        {"trainingStep": "1", "objectiveValue": 0.5},
+        {"trainingStep": "2", "objectiveValue": 0.75},
+        {"trainingStep": "3", "objectiveValue": 0.875},
+    ]
+    assert trainer.SummaryScalars(job_dir, "loss", tmp_path / "downloads").lines() != []
+    assert trainer.SummaryScalars(job_dir, "f1", tmp_path / "downloads").lines() == []

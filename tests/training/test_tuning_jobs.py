@@ -42,6 +42,7 @@ parser.add_argument("--steps", type=int, default=3)
 parser.add_argument("--step-seconds", type=float, default=0)
 parser.add_argument("--tag", default="score")
 parser.add_argument("--bad-trial", default="")
+parser.add_argument("--report", default="hypertune", choices=["hypertune", "summary"])
 args = parser.parse_args()
 trial = os.environ["CLOUD_ML_TRIAL_ID"]
 scheme, _, path = args.job_dir.partition("://")
@@ -52,11 +53,19 @@ with open(os.path.join(folder, "trial.txt"), "w") as out:
 score = -((args.x - 2) ** 2) + 5 + (0.5 if args.optimizer == "adam" else 0)
 bad = trial == args.bad_trial
 tuner = hypertune.HyperTune()
+if args.report == "summary":  # as a TensorFlow trainer writes its eval summaries
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(os.path.join(folder, "eval"))
 for step in range(1, args.steps + 1):
     value = -100.0 if bad else score
-    tuner.report_hyperparameter_tuning_metric(
-        hyperparameter_metric_tag=args.tag, metric_value=value, global_step=step
-    )
+    if args.report == "summary":
+        writer.add_scalar(args.tag, value, step)
+        writer.flush()
+    else:
+        tuner.report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag=args.tag, metric_value=value, global_step=step
+        )
     print(f"trial {trial} step {step}: {value}", flush=True)
     time.sleep(args.step_seconds)
 if bad:
@@ -177,6 +186,21 @@ def test_a_study_runs_every_trial_with_its_arguments_and_reports_the_best_first(
     values = [t["finalMetric"]["objectiveValue"] for t in trials]
     assert values == sorted(values, reverse=True), "the best trial comes first once the job ended"
     assert len({(t["hyperparameters"]["x"], t["hyperparameters"]["optimizer"]) for t in trials}) == 6
+
+
+def test_a_trainer_that_writes_tensorflow_summaries_is_tuned_by_them(team, jobs):
+    body = tuning_body("summaries", "--steps=2", "--report=summary", maxTrials=2, maxParallelTrials=2)
+    jobs.create(parent="projects/team-a", body=body).execute()
+
+    job = wait(jobs, "summaries", ended)
+
+    assert job["state"] == "SUCCEEDED", job.get("errorMessage")
+    for trial in job["trainingOutput"]["trials"]:
+        # a summary's simple_value is a float32: as close as that holds it
+        assert trial["finalMetric"]["objectiveValue"] == pytest.approx(
+            objective(trial["hyperparameters"]), rel=1e-6
+        )
+        assert [m["trainingStep"] for m in trial["allMetrics"]] == ["1", "2"]
 
 
 def test_grid_search_runs_each_point_of_the_grid_once_and_no_more(team, jobs):

@@ -23,8 +23,9 @@
 4. Replaces itself with `<venv>/bin/python -m <module> <args>`: the exit code is the trainer's.
    A tuning job's trial (MLPLATFORM_TRIAL_ID set) runs it as a child instead, with
    CLOUD_ML_HP_METRIC_FILE its own, and copies each metric it reports with cloudml-hypertune to
-   this log as a line `mlplatform-hypertune {json}` (the job's study reads the master's log), until
-   it exits with the trainer's code; SIGTERM (a cancel, an early stop) is passed on to it.
+   this log as a line `mlplatform-hypertune {json}` (the job's study reads the master's log), and
+   so too the metric's scalars in the TensorFlow summary events under its --job-dir (SummaryScalars),
+   until it exits with the trainer's code; SIGTERM (a cancel, an early stop) is passed on to it.
 
 Its own failures end with one line on stderr, `mlplatform trainer: ...`, and exit code 2 (bad
 usage), 66 (a package cannot be fetched) or 70 (the virtualenv or pip failed).
@@ -48,10 +49,12 @@ import re
 import shutil
 import signal
 import site
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -69,6 +72,8 @@ CLUSTER_ROLES = ("master", "chief", "worker", "ps")  # TF_CONFIG's "cluster": ev
 HYPERTUNE_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's, unless CLOUD_ML_HP_METRIC_FILE
 METRIC_LINE = "mlplatform-hypertune "  # a trial's log line: what follows is one line of that file
 METRIC_POLL_SECONDS = 0.5
+SUMMARY_POLL_SECONDS = 5.0  # summary files (a bucket's listing and downloads) are read this often
+SUMMARY_FILE = "events.out.tfevents."  # TensorFlow's (and TensorBoard's) summary event files
 NEVER_REPORTED = (
     "The trainer never reported the metric '{tag}' (hyperparameterMetricTag): report it with "
     "cloudml-hypertune's report_hyperparameter_tuning_metric."
@@ -109,14 +114,19 @@ def run_trial(command: list[str], env: dict[str, str]) -> int:
         folder = tempfile.mkdtemp(prefix="hypertune-", dir=str(_work_dir()))
         env["CLOUD_ML_HP_METRIC_FILE"] = os.path.join(folder, "output.metrics")
     metric_file = Path(env["CLOUD_ML_HP_METRIC_FILE"])
+    summaries = SummaryScalars(_job_dir(command), _metric_tag(env), metric_file.parent / "summaries")
     child = subprocess.Popen(command, env=env)
     signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
     seen: set = set()
     done = threading.Event()
 
     def relay() -> None:
+        last_summaries = time.monotonic()
         while not done.wait(METRIC_POLL_SECONDS):
             relay_metrics(metric_file, seen)
+            if time.monotonic() - last_summaries >= SUMMARY_POLL_SECONDS:
+                relay_lines(summaries.lines(), seen)
+                last_summaries = time.monotonic()
 
     thread = threading.Thread(target=relay, daemon=True)
     thread.start()
@@ -124,6 +134,7 @@ def run_trial(command: list[str], env: dict[str, str]) -> int:
     done.set()
     thread.join()
     relay_metrics(metric_file, seen)
+    relay_lines(summaries.lines(), seen)
     return 128 - code if code < 0 else code
 
 
@@ -134,10 +145,108 @@ def relay_metrics(metric_file: Path, seen: set) -> None:
         lines = metric_file.read_text().splitlines()
     except (OSError, UnicodeDecodeError):
         return
+    relay_lines(lines, seen)
+
+
+def relay_lines(lines: list[str], seen: set) -> None:
     for line in lines:
         if line.strip() and line not in seen:
             seen.add(line)
             print(METRIC_LINE + line, flush=True)
+
+
+class SummaryScalars:
+    """The metric's scalars in the TensorFlow summary events that a trial writes under its job
+    directory (tf.summary.scalar, Keras' TensorBoard callback, an Estimator's eval summaries), which
+    AI Platform reads for TensorFlow trainers: each as a cloudml-hypertune line, so that the log
+    carries both kinds alike. The files are TFRecords of Event protos, read with the tfrecord and
+    tensorboardX packages when this Python has them (the console's does; a runtime image without
+    them says so once, and its trials report with cloudml-hypertune only). In a bucket, only the
+    event files are downloaded, each time they are read."""
+
+    def __init__(self, job_dir: str, tag: str, folder: Path):
+        self.job_dir, self.tag, self.folder = job_dir, tag, folder
+        self.warned = False
+
+    def lines(self) -> list[str]:
+        if not self.job_dir:
+            return []
+        try:
+            from tensorboardX.proto import event_pb2
+            from tfrecord.reader import tfrecord_iterator
+        except ImportError as exc:
+            if not self.warned:
+                self.warned = True
+                print(f"mlplatform trainer: TensorFlow summaries are not read: no {exc.name}", flush=True)
+            return []
+        lines = []
+        for path in self._files():
+            try:
+                for record in tfrecord_iterator(str(path)):
+                    event = event_pb2.Event.FromString(bytes(record))
+                    lines += [
+                        self._line(event, value) for value in event.summary.value if value.tag == self.tag
+                    ]
+            except Exception:  # a file being written ends in a partial record: read again next time
+                continue
+        return [line for line in lines if line]
+
+    def _line(self, event, value) -> str:
+        kind = value.WhichOneof("value")
+        if kind == "simple_value":
+            number = value.simple_value
+        elif kind == "tensor" and value.tensor.float_val:  # TF 2's tf.summary.scalar
+            number = value.tensor.float_val[0]
+        elif kind == "tensor" and value.tensor.double_val:
+            number = value.tensor.double_val[0]
+        elif kind == "tensor" and value.tensor.tensor_content and value.tensor.dtype in (1, 2):
+            number = struct.unpack("<f" if value.tensor.dtype == 1 else "<d", value.tensor.tensor_content)[0]
+        else:
+            return ""
+        entry = {"global_step": str(event.step), self.tag: str(number), "timestamp": event.wall_time}
+        return json.dumps({**entry, "source": "summary"}, sort_keys=True)
+
+    def _files(self) -> list[Path]:
+        """The event files under the job directory: in place for a folder or a local bucket."""
+        match = FOLDER_URI.fullmatch(self.job_dir.rstrip("/"))
+        if not match:
+            return sorted(Path(self.job_dir).rglob(SUMMARY_FILE + "*"))
+        scheme, bucket, prefix = match.group(1), match.group(2), (match.group(3) or "")
+        buckets = os.environ.get("MLPLATFORM_LOCAL_BUCKETS")
+        if buckets and (Path(buckets) / bucket).is_dir():
+            return sorted((Path(buckets) / bucket).joinpath(*prefix.split("/")).rglob(SUMMARY_FILE + "*"))
+        try:
+            keys = (_list_gcs if scheme == "gs" else _list_s3)(bucket, prefix + "/" if prefix else "")
+            download = _download_gcs if scheme == "gs" else _download_s3
+            files = []
+            for i, key in enumerate(k for k in keys if k.rsplit("/", 1)[-1].startswith(SUMMARY_FILE)):
+                target = self.folder / f"{i}-{key.rsplit('/', 1)[-1]}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                download(bucket, key, target)
+                files.append(target)
+            return files
+        except Exception as exc:  # the store's own errors; the next read tries again
+            print(
+                f"mlplatform trainer: cannot read summaries under {self.job_dir}: {one_line(exc)}", flush=True
+            )
+            return []
+
+
+def _job_dir(command: list[str]) -> str:
+    """The trainer's --job-dir (the platform passes it as `--job-dir DIR`), or ""."""
+    for i, arg in enumerate(command):
+        if arg == "--job-dir" and i + 1 < len(command):
+            return command[i + 1]
+        if arg.startswith("--job-dir="):
+            return arg.partition("=")[2]
+    return ""
+
+
+def _metric_tag(env: dict[str, str]) -> str:
+    """The tuning job's hyperparameterMetricTag (cloudml-hypertune's default when unset)."""
+    job = json.loads(env.get("MLPLATFORM_TRAINING_JOB") or "{}")
+    spec = job.get("training_input", {}).get("hyperparameters") or {}
+    return spec.get("hyperparameterMetricTag") or "training/hptuning/metric"
 
 
 def _exit(error: RunnerError) -> None:
