@@ -60,6 +60,7 @@ FORM_INPUTS = {
     "trainingInput.parameterServerType": "ps_type",
     "trainingInput.args": "args",
     "trainingInput.jobDir": "job_dir",
+    "trainingInput.hyperparameters": "hyperparameters",
     "labels": "labels",
     f"labels.{RETRIES_LABEL}": "retries",
     f"labels.{FAIL_FAST_LABEL}": "fail_fast_exit_codes",
@@ -95,6 +96,7 @@ def job_body_from_form(data: Mapping[str, str]) -> dict:
         _put(training, "pythonVersion", python)
     _put(training, "args", _lines(text("args")))
     _put(training, "jobDir", text("job_dir"))
+    _put(training, "hyperparameters", _json_or_text(text("hyperparameters")))
     pairs = (line.partition("=") for line in _lines(text("labels")))
     labels = {key.strip(): value.strip() for key, _, value in pairs}
     _put(labels, RETRIES_LABEL, text("retries"))
@@ -150,6 +152,7 @@ def form_from_job(training_input: dict, labels: dict) -> dict[str, str]:
         "ps_type": t.get("parameterServerType", ""),
         "args": "\n".join(t.get("args") or []),
         "job_dir": t.get("jobDir", ""),
+        "hyperparameters": json.dumps(t["hyperparameters"], indent=2) if t.get("hyperparameters") else "",
         "labels": "\n".join(f"{key}={value}" for key, value in labels.items()),
         "retries": retries,
         "fail_fast_exit_codes": ", ".join(codes.split("-")) if codes else "",
@@ -184,6 +187,23 @@ def _lines(value: str) -> list[str]:
 def _items(value: str) -> list[str]:
     """One per line or separated by commas."""
     return [item for item in re.split(r"[\s,]+", value) if item]
+
+
+def _check_json(form: Mapping[str, str], name: str, field: str) -> None:
+    """Refuses a JSON input that does not parse, saying where."""
+    try:
+        json.loads(form.get(name) or "null")
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise ApplicationError(f"is not JSON: {getattr(exc, 'msg', exc)}{where}.", field=field) from None
+
+
+def _json_or_text(value: str):
+    """A JSON field's value; its text as typed when it is not JSON (job_create says why)."""
+    try:
+        return json.loads(value) if value else None
+    except ValueError:
+        return value
 
 
 def _command(value: str) -> list[str]:
@@ -288,6 +308,7 @@ def job_new(request: HttpRequest, project: str) -> HttpResponse:
     if request.method == "POST":
         form = request.POST.dict()
         try:
+            _check_json(form, "hyperparameters", "trainingInput.hyperparameters")
             job = services.job_create(project=obj, body=job_body_from_form(form), user=request.user)
         except ApplicationError as exc:
             error = {"message": exc.message, "field": exc.field or "", "input": form_input(exc.field)}

@@ -378,6 +378,58 @@ def test_a_bad_field_is_sent_back_with_its_message_next_to_it(client, team, edit
     assert not Job.objects.exists()
 
 
+HYPERPARAMETERS = {
+    "goal": "MAXIMIZE",
+    "hyperparameterMetricTag": "accuracy",
+    "maxTrials": 4,
+    "maxParallelTrials": 2,
+    "params": [{"parameterName": "lr", "type": "DOUBLE", "minValue": 0.001, "maxValue": 0.1}],
+}
+
+
+def test_a_form_with_hyperparameters_queues_a_tuning_job_and_its_first_trials(client, team, editor):
+    form = {**PACKAGE_FORM, "runtime": "|", "hyperparameters": json.dumps(HYPERPARAMETERS)}
+
+    response = client.post("/projects/team-a/training/new/", form)
+
+    assert response.status_code == 302
+    job = Job.objects.get(job_id="mnist_1")
+    assert job.input["hyperparameters"] == HYPERPARAMETERS
+    assert job.trials.count() == 2  # maxParallelTrials
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert 'data-testid="trials"' in page
+    assert 'data-trial-chart="lr"' in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ('{"goal": "MAXIMIZE",', "is not JSON: Expecting property name"),
+        (json.dumps({**HYPERPARAMETERS, "maxParallelTrials": 5}), "must be at most maxTrials (4)"),
+    ],
+)
+def test_bad_hyperparameters_are_sent_back_next_to_their_field_and_nothing_is_queued(
+    client, team, editor, typed, message
+):
+    form = {**PACKAGE_FORM, "runtime": "|", "hyperparameters": typed}
+
+    response = client.post("/projects/team-a/training/new/", form)
+
+    assert response.status_code == 400
+    assert response.context["error"]["input"] == "hyperparameters"
+    assert message in response.context["error"]["message"]
+    assert typed.replace('"', "&quot;") in response.content.decode()  # what was typed stays
+    assert not Job.objects.exists()
+
+
+def test_a_clone_of_a_tuning_job_keeps_its_hyperparameters(client, team, editor):
+    submit(team, hyperparameters=HYPERPARAMETERS)
+
+    form = client.get("/projects/team-a/training/new/?clone=mnist_1").context["form"]
+
+    assert json.loads(form["hyperparameters"]) == HYPERPARAMETERS
+
+
 def test_clone_and_edit_prefills_the_form_under_a_new_id(client, team, editor):
     submit(team, args=["--epochs", "3"], jobDir="gs://demo/jobs/mnist_1")
 
