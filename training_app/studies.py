@@ -47,16 +47,17 @@ def study_advance(job: Job) -> None:
     """One pass over a tuning job's study (see the module's docstring)."""
     from training_app.services import training_plan  # services calls this back at create: a cycle
 
+    spec = training_input_from_json(job.input).hyperparameters
+    reports = _reports(job, spec)  # backend I/O, before any row is locked
     with transaction.atomic():
         group = Workload.objects.select_for_update().get(pk=job.workload_id)
         trials = list(job.trials.select_related("workload").order_by("number"))
         if group.is_finished and all(t.state != Trial.State.ACTIVE for t in trials):
             return
-        spec = training_input_from_json(job.input).hyperparameters
         for trial in trials:
-            if trial.state == Trial.State.ACTIVE:
-                _observe(trial, spec)
-        if group.state == State.CANCELLING and all(t.workload.is_finished for t in trials):
+            if trial.state == Trial.State.ACTIVE and trial.pk in reports:
+                _observe(trial, spec, *reports[trial.pk])
+        if group.state == State.CANCELLING and all(t.state != Trial.State.ACTIVE for t in trials):
             workload_group_update(workload=group, state=State.CANCELLED, reason=group.reason)
         if group.is_finished or group.state == State.CANCELLING:  # cancelled: no trial starts
             return
@@ -113,13 +114,22 @@ def study_advance(job: Job) -> None:
             workload_group_update(workload=group, **_progress(trials, spec))
 
 
-def _observe(trial: Trial, spec: HyperparameterSpec) -> None:
-    """Bring an active trial up to date: its metrics so far, and its outcome once it ended."""
+def _reports(job: Job, spec: HyperparameterSpec) -> dict[int, tuple[dict[str, float], bool]]:
+    """{trial: (what its master reported so far, whether its workload had ended before that was
+    read)} for the job's active trials."""
+    reports = {}
+    for trial in job.trials.filter(state=Trial.State.ACTIVE).select_related("workload"):
+        reports[trial.pk] = (_reported(trial.workload, spec.metric_tag), trial.workload.is_finished)
+    return reports
+
+
+def _observe(trial: Trial, spec: HyperparameterSpec, metrics: dict[str, float], read_after_end: bool) -> None:
+    """Bring an active trial up to date: its metrics so far, and its outcome once it ended and
+    its log was read after that (else its last lines may be missing: the next pass reads them)."""
     workload = trial.workload
-    metrics = _reported(workload, spec.metric_tag)
     changed = metrics != trial.intermediate
     trial.intermediate = metrics
-    if workload.is_finished:
+    if workload.is_finished and read_after_end:
         changed = True
         if workload.state == State.SUCCEEDED and metrics:
             trial.state, trial.objective = Trial.State.SUCCEEDED, list(metrics.values())[-1]

@@ -10,15 +10,17 @@ import pytest
 
 from mlplatform.compute.services import admission_pass, workload_start, workloads_sync
 from mlplatform.storage.services import storage_connection_create
+from tests.compute.test_backend_io_outside_locks import row_is_locked
 from tests.factories import quota
 from tests.training.test_kubernetes_jobs import cluster, objects_of
+from training_app import studies
 from training_app.models import Trial
 from training_app.runtime.trainer import METRIC_LINE
 from training_app.services import job_create
 from training_app.studies import study_advance
 
 __all__ = ["cluster"]
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def started(kube, trial: Trial) -> tuple[dict, dict]:
@@ -29,7 +31,9 @@ def started(kube, trial: Trial) -> tuple[dict, dict]:
     return job["spec"]["template"]["spec"]["containers"][0], pod
 
 
-def test_each_trial_is_a_job_with_its_arguments_and_its_reports_are_read_from_its_log(cluster, project):
+def test_each_trial_is_a_job_with_its_arguments_and_its_reports_are_read_from_its_log(
+    cluster, project, monkeypatch, seeded_catalog
+):
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
@@ -74,8 +78,17 @@ def test_each_trial_is_a_job_with_its_arguments_and_its_reports_are_read_from_it
             pod["metadata"]["namespace"], pod["metadata"]["name"], "\n".join(["epoch 1", *lines])
         )
     workloads_sync()
+    read_logs, locked = studies.workload_logs, []
+
+    def spied(**kwargs):  # the pod log GETs: never while the job's row is locked
+        locked.append(row_is_locked(job.workload_id))
+        return read_logs(**kwargs)
+
+    monkeypatch.setattr(studies, "workload_logs", spied)
 
     study_advance(job)  # running: their reports so far, nothing ended yet
+
+    assert locked == [False, False]
 
     first.refresh_from_db()
     assert first.state == Trial.State.ACTIVE

@@ -257,7 +257,10 @@ def test_a_metric_tag_never_reported_fails_the_trials_and_the_job_with_the_reaso
     body = tuning_body("untagged", "--steps=1", "--tag=loss", maxTrials=4, maxParallelTrials=2)
     jobs.create(parent="projects/team-a", body=body).execute()
 
-    job = wait(jobs, "untagged", ended)
+    def settled(job):  # the job ends at once; a trial it cut off reads CANCELLED once it stopped
+        return ended(job) and all(t["state"] != "CANCELLING" for t in job["trainingOutput"]["trials"])
+
+    job = wait(jobs, "untagged", settled)
 
     assert job["state"] == "FAILED"
     assert "never reported the metric 'score'" in job["errorMessage"]
