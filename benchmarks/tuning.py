@@ -12,7 +12,7 @@ known optima:
 - quadratic: the tests' trainer, -(x-2)^2 + 5 (+0.5 with optimizer adam), maximized; x DOUBLE
   in [-3, 7] (grid: DISCRETE, steps of 0.5).
 - branin: the Branin-Hoo function, minimized (0.397887 at three points); x1 in [-5, 10], x2 in
-  [0, 15] (grid: INTEGER, 256 points; its best grid point is 0.9116 from the optimum's value).
+  [0, 15] (grid: INTEGER, 256 points; its best point is 0.1000 from the optimum).
 - learning_rate: -(log10(lr) + 2.5)^2 - (log2(batch) - 7)^2 / 4, maximized (0 at lr 10^-2.5 and
   batch 128); lr DOUBLE in [1e-5, 1] UNIT_LOG_SCALE, batch INTEGER in [16, 1024].
 
