@@ -41,10 +41,17 @@ QUEUE_ORDER = ("-priority", "created_at", "id")  # admission's order: priority, 
 
 
 def queue(*, project: Project | None = None) -> dict[str, list[Workload]]:
-    """Running (holding quota) and pending workloads, pending in queue order with positions."""
-    running = workloads_list(project=project, states=Workload.HOLDING).order_by("admitted_at", "created_at")
+    """Running (holding quota) and pending workloads, pending in queue order with positions.
+    Groups are not in it: they hold and wait for nothing, their members do."""
+    running = (
+        workloads_list(project=project, states=Workload.HOLDING)
+        .exclude(kind=Workload.Kind.GROUP)
+        .order_by("admitted_at", "created_at")
+    )
     pending = list(
-        workloads_list(project=project, states=[State.QUEUED]).order_by("project__slug", *QUEUE_ORDER)
+        workloads_list(project=project, states=[State.QUEUED])
+        .exclude(kind=Workload.Kind.GROUP)
+        .order_by("project__slug", *QUEUE_ORDER)
     )
     counters: dict[int, int] = {}
     for workload in pending:

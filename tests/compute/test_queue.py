@@ -148,6 +148,30 @@ def test_what_fits_is_admitted_and_the_rest_waits_with_a_position_and_a_reason(t
     assert list(first.events.values_list("state", flat=True)) == [State.QUEUED, State.ADMITTED]
 
 
+def test_a_group_waits_for_nothing_its_members_queue_and_run_as_any_workload(team_a):
+    group = services.workload_group_create(project=team_a, name="sweep")
+    first = services.workload_submit(
+        project=team_a, spec=spec_from_dict(body("sweep-1", gpus=8)["spec"]), member_of=group
+    )
+    second = services.workload_submit(
+        project=team_a, spec=spec_from_dict(body("sweep-2", gpus=8)["spec"]), member_of=group
+    )
+
+    result = services.admission_pass()
+
+    assert set(result.admitted) == {first.id}  # the group asks for nothing and is never admitted
+    board = selectors.queue(project=team_a)
+    assert [w.name for w in board["running"]] == ["sweep-1"]
+    assert [(w.name, w.queue_position) for w in board["pending"]] == [("sweep-2", 1)]
+    assert reload(group).state == State.QUEUED
+
+    services.workload_cancel(workload=group, reason="enough")
+
+    # Neither member reached a backend: all end at once (one that did stops through CANCELLING, and
+    # the group with it: tests/training/test_tuning_jobs.py)
+    assert [reload(w).state for w in (first, second, group)] == [State.CANCELLED] * 3
+
+
 def test_a_gang_is_admitted_whole_or_not_at_all(team_a):
     submit(team_a, "holder", gpus=5)
     gang = submit(team_a, "gang", gpus=1, count=4)  # 4 replicas x 1 GPU, 3 free
