@@ -61,6 +61,7 @@ def test_the_third_party_modules_the_server_imports_are_installed_by_it():
     # import name: distribution (botocore comes with boto3, google.* with google-cloud-storage)
     distributions = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu", "botocore": "boto3"}
     distributions["google"] = "google-cloud-storage"
+    distributions["tensorboardX"] = "tensorboardx"  # pip names are case-insensitive
     found = set()
     for path in [*SERVING.glob("*.py"), ROOT / "training_app" / "runtime" / "trainer.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
