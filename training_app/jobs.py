@@ -48,7 +48,7 @@ class JobKind:
     title: str = ""  # what the Jobs list calls the kind: Training, Batch prediction
     progress: Callable[..., dict] | None = None  # (job) -> {percent, rows, rows_known, errors} for its page
     # (job) -> None: submit what a group job runs next and move its group's state (JobPlan.group);
-    # called under the group's row lock when the job is created and on every pass after.
+    # called in the transaction that creates the job and on every pass after (it locks the group).
     advance: Callable[..., None] | None = None
 
 

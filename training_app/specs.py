@@ -11,9 +11,8 @@ it fetches and installs the packages, exports TF_CONFIG, CLOUD_ML_JOB and PyTorc
 and execs the module. An image backend runs `python /opt/mlplatform/trainer.py` in the runtime
 image, so every RuntimeVersion image must carry that file (and pip; setuptools >= 70.1 or `wheel`
 to install sdists; tfrecord and tensorboardX for a trial's TensorFlow summaries), not the bare
-python:* images the catalog starts with. Each group also says its
-local alternative (LocalRun): this repository's copy with the console's Python, sharing one
-virtualenv cache. The spec is the same whichever backend starts it.
+python:* images the catalog starts with. Each group also says its local alternative (LocalRun):
+this repository's copy with the console's Python, sharing one virtualenv cache. The spec is the same whichever backend starts it.
 
 Custom containers (`masterConfig.imageUri`) run as given and have no local alternative. Their
 TF_CONFIG, CLUSTER_SPEC, CLOUD_ML_JOB and CLOUD_ML_JOB_ID are set as env values that the backend
