@@ -12,7 +12,8 @@ and execs the module. An image backend runs `python /opt/mlplatform/trainer.py` 
 image, so every RuntimeVersion image must carry that file (and pip; setuptools >= 70.1 or `wheel`
 to install sdists; tfrecord and tensorboardX for a trial's TensorFlow summaries), not the bare
 python:* images the catalog starts with. Each group also says its local alternative (LocalRun):
-this repository's copy with the console's Python, sharing one virtualenv cache. The spec is the same whichever backend starts it.
+this repository's copy with the console's Python, sharing one virtualenv cache. The spec is the
+same whichever backend starts it.
 
 Custom containers (`masterConfig.imageUri`) run as given and have no local alternative. Their
 TF_CONFIG, CLUSTER_SPEC, CLOUD_ML_JOB and CLOUD_ML_JOB_ID are set as env values that the backend
