@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from mlplatform.core.errors import ApplicationError
+from mlplatform.core.errors import ApplicationError, Refusals
 from mlplatform.core.validators import dns_label_problem
 
 MAX_WORKERS = 128
@@ -72,36 +72,50 @@ def request_from_json(body: object) -> DistributedJobRequest:
             )
         if name not in FIELDS:
             raise ApplicationError(f"unknown field; known: {', '.join(sorted(FIELDS))}", field=name)
+    refusals = Refusals()  # every field is checked on its own, to report them all
+    name = refusals.check(_name, body, default="")
+    command = body.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
+        refusals.refuse("must be a non-empty list of strings: what every rank runs", field="command")
+        command = []
+    env = body.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        refusals.refuse("must map names to string values", field="env")
+    implementation = refusals.check(_implementation, body.get("mpi_implementation", "openmpi"))
+    request = DistributedJobRequest(
+        name=name,
+        command=tuple(command),
+        workers=refusals.check(_whole, body, "workers", 1, MAX_WORKERS, None, required=True),
+        slots_per_worker=refusals.check(_whole, body, "slots_per_worker", 1, 1024, 1),
+        flavor=refusals.check(_text, body, "flavor") or "cpu",
+        image=refusals.check(_text, body, "image"),
+        mpi_implementation=implementation,
+        env=dict(env) if isinstance(env, dict) else {},
+        backoff_limit=refusals.check(_whole, body, "backoff_limit", 0, 10, 0),
+        max_run_seconds=refusals.check(_whole, body, "max_run_seconds", 1, MAX_RUN_SECONDS, None),
+        ttl_seconds_after_finished=refusals.check(
+            _whole, body, "ttl_seconds_after_finished", 0, 30 * 24 * 3600, 3600
+        ),
+    )
+    refusals.raise_any()
+    return request
+
+
+def _name(body: dict) -> str:
     name = _text(body, "name", required=True)
     if problem := dns_label_problem(name):
         raise ApplicationError(problem, field="name")
     if len(name) > NAME_MAX:
         raise ApplicationError(f"must be at most {NAME_MAX} characters", field="name")
-    command = body.get("command")
-    if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
-        raise ApplicationError("must be a non-empty list of strings: what every rank runs", field="command")
-    env = body.get("env") or {}
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        raise ApplicationError("must map names to string values", field="env")
+    return name
+
+
+def _implementation(value) -> MpiImplementation:
     try:
-        implementation = MpiImplementation(body.get("mpi_implementation", "openmpi"))
+        return MpiImplementation(value)
     except ValueError:
         choices = ", ".join(m.value for m in MpiImplementation)
         raise ApplicationError(f"must be one of {choices}", field="mpi_implementation") from None
-    max_run = _whole(body, "max_run_seconds", 1, MAX_RUN_SECONDS, None)
-    return DistributedJobRequest(
-        name=name,
-        command=tuple(command),
-        workers=_whole(body, "workers", 1, MAX_WORKERS, None, required=True),
-        slots_per_worker=_whole(body, "slots_per_worker", 1, 1024, 1),
-        flavor=_text(body, "flavor") or "cpu",
-        image=_text(body, "image"),
-        mpi_implementation=implementation,
-        env=dict(env),
-        backoff_limit=_whole(body, "backoff_limit", 0, 10, 0),
-        max_run_seconds=max_run,
-        ttl_seconds_after_finished=_whole(body, "ttl_seconds_after_finished", 0, 30 * 24 * 3600, 3600),
-    )
 
 
 def _text(body: dict, name: str, *, required: bool = False) -> str:

@@ -17,9 +17,10 @@ from distributed_app.inputs import MpiImplementation
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.paging import paginate
-from mlplatform.core.views import project_for_view
+from mlplatform.core.views import form_errors, project_for_view
 from mlplatform.quotas.models import Flavor
 
+FORM_INPUTS = ("name", "image", "command", "flavor", "mpi_implementation")  # and the WHOLE_FIELDS
 WHOLE_FIELDS = (
     "workers",
     "slots_per_worker",
@@ -36,7 +37,10 @@ def body_from_form(form: Mapping[str, str]) -> dict:
         for name in ("name", "image", "flavor", "mpi_implementation")
         if form.get(name)
     }
-    body["command"] = shlex.split(form.get("command", ""))
+    try:
+        body["command"] = shlex.split(form.get("command", ""))
+    except ValueError:  # an unclosed quote: the API's check says what a command must be
+        body["command"] = form.get("command", "")
     body.update({name: form[name].strip() for name in WHOLE_FIELDS if form.get(name, "").strip()})
     return body
 
@@ -60,7 +64,7 @@ def job_new(request: HttpRequest, project: str) -> HttpResponse:
         try:
             job = services.distributed_job_create(project=obj, body=body_from_form(form), user=request.user)
         except ApplicationError as exc:
-            error = {"message": exc.message, "field": exc.field or ""}
+            error = form_errors(exc, lambda field: field if field in (*FORM_INPUTS, *WHOLE_FIELDS) else "")
         else:
             messages.success(request, f"MPI job '{job.name}' queued.")
             return redirect(job)

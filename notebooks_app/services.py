@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from mlplatform.compute.selectors import default_backend_gpu_problem
 from mlplatform.compute.services import workload_cancel, workload_submit, workload_volumes_delete
 from mlplatform.compute.spec import ENV_NAME
-from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.errors import ApplicationError, ErrorCode, Refusals
 from mlplatform.core.models import Project
 from mlplatform.core.validators import dns_label_problem
 from mlplatform.quotas.models import Flavor
@@ -50,34 +50,47 @@ def notebook_create(
     storage_connections: Sequence[str] | None = None,
     location: str | None = None,
     start: bool = True,
-) -> Notebook:
+    validate_only: bool = False,
+) -> Notebook | None:
     """Create a notebook and (with `start`) queue its first start. Fails on a bad or taken name, an
     image that does not suit the flavor, a GPU count the flavor cannot give, a storage connection
     the project does not have, an unknown location, or a shape the project's quota could never
-    admit. Without `storage_connections` every connection of the project is wired in."""
+    admit. Without `storage_connections` every connection of the project is wired in. Every
+    field's refusal is raised at once; `validate_only` checks them all and writes nothing."""
+    refusals = Refusals()
     if problem := dns_label_problem(name):
-        raise ApplicationError(f"'{name}' {problem}.", field="name")
-    if name in RESERVED_NAMES:
-        raise ApplicationError(f"'{name}' is reserved: the console's pages use it.", field="name")
-    shape = _shape(
-        image=image, flavor=flavor, gpus=gpus, cpu=cpu, memory_gib=memory_gib, home_size_gib=home_size_gib
+        refusals.refuse(f"'{name}' {problem}.", field="name")
+    elif name in RESERVED_NAMES:
+        refusals.refuse(f"'{name}' is reserved: the console's pages use it.", field="name")
+    elif Notebook.objects.filter(project=project, name=name).exists():
+        refusals.errors.append(_exists(name))
+    shape = refusals.check(
+        _shape,
+        image=image,
+        flavor=flavor,
+        gpus=gpus,
+        cpu=cpu,
+        memory_gib=memory_gib,
+        home_size_gib=home_size_gib,
     )
-    connections = _connections(project, storage_connections)
+    connections = refusals.check(_connections, project, storage_connections)
     location = location or default_location()
     if location not in settings.PLATFORM_LOCATIONS:
-        raise ApplicationError(
+        refusals.refuse(
             f"'{location}' is not a location of this platform ({', '.join(settings.PLATFORM_LOCATIONS)}).",
             field="location",
         )
-    if Notebook.objects.filter(project=project, name=name).exists():
-        raise _exists(name)
+    env = refusals.check(_env_checked, env or {})
+    refusals.raise_any()
+    if validate_only:
+        return None
     try:
         with transaction.atomic():
             notebook = Notebook.objects.create(
                 project=project,
                 name=name,
                 owner=owner,
-                env=_env_checked(env or {}),
+                env=env,
                 location=location,
                 desired_state=Desired.RUNNING if start else Desired.STOPPED,
                 **shape,
@@ -270,32 +283,38 @@ def _shape(
     memory_gib: Decimal | None,
     home_size_gib: int,
 ) -> dict[str, Any]:
-    """The checked image, flavor and resources, as Notebook fields."""
+    """The checked image, flavor and resources, as Notebook fields; every refusal at once."""
+    refusals = Refusals()
     flavor_row = Flavor.objects.filter(name=flavor).first()
+    sized = False  # the flavor and GPU count hold: CPU and memory default from them
     if flavor_row is None:
-        raise ApplicationError(f"'{flavor}' is not a flavor of this platform.", field="flavor")
-    if flavor_row.is_gpu and gpus < 1:
-        raise ApplicationError(f"'{flavor}' is a GPU flavor: ask for at least one GPU.", field="gpus")
-    if not flavor_row.is_gpu and gpus:
-        raise ApplicationError(f"'{flavor}' has no GPUs; choose a GPU flavor or 0 GPUs.", field="gpus")
-    image_row = _image(image)
-    if not image_row.suits(flavor_row):
+        refusals.refuse(f"'{flavor}' is not a flavor of this platform.", field="flavor")
+    elif flavor_row.is_gpu and gpus < 1:
+        refusals.refuse(f"'{flavor}' is a GPU flavor: ask for at least one GPU.", field="gpus")
+    elif not flavor_row.is_gpu and gpus:
+        refusals.refuse(f"'{flavor}' has no GPUs; choose a GPU flavor or 0 GPUs.", field="gpus")
+    else:
+        sized = True
+    image_row = refusals.check(_image, image)
+    if image_row and flavor_row and not image_row.suits(flavor_row):
         suited = ", ".join(f.name for f in image_row.flavors.all())
-        raise ApplicationError(f"Image '{image_row.name}' is for {suited} only.", field="image")
+        refusals.refuse(f"Image '{image_row.name}' is for {suited} only.", field="image")
     if not 1 <= home_size_gib <= MAX_HOME_GIB:
-        raise ApplicationError(f"must be between 1 and {MAX_HOME_GIB} GiB.", field="home_size_gib")
-    if cpu is None:
+        refusals.refuse(f"must be between 1 and {MAX_HOME_GIB} GiB.", field="home_size_gib")
+    if cpu is None and sized:
         cpu = flavor_row.cpu_per_gpu * gpus if flavor_row.is_gpu else DEFAULT_CPU
-    if memory_gib is None:
+    if memory_gib is None and sized:
         memory_gib = flavor_row.memory_gib_per_gpu * gpus if flavor_row.is_gpu else DEFAULT_MEMORY_GIB
-    return {
+    shape = {
         "image": image_row,
         "flavor": flavor_row,
         "gpus": gpus,
-        "cpu": _positive(cpu, "cpu"),
-        "memory_gib": _positive(memory_gib, "memory_gib"),
+        "cpu": refusals.check(_positive, cpu, "cpu") if cpu is not None else None,
+        "memory_gib": refusals.check(_positive, memory_gib, "memory_gib") if memory_gib is not None else None,
         "home_size_gib": home_size_gib,
     }
+    refusals.raise_any()
+    return shape
 
 
 def _connections(project: Project, names: Sequence[str] | None) -> list[StorageConnection]:

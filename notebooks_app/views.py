@@ -15,10 +15,10 @@ from django.views.decorators.http import require_POST
 from mlplatform.compute.models import Workload, WorkloadEvent
 from mlplatform.compute.selectors import default_backend_gpus, quota_board, workload_log_tail
 from mlplatform.compute.values import Stage
-from mlplatform.core.errors import ApplicationError
+from mlplatform.core.errors import ApplicationError, Refusals
 from mlplatform.core.models import Project
 from mlplatform.core.paging import paginate
-from mlplatform.core.views import project_for_view
+from mlplatform.core.views import form_errors, project_for_view
 from mlplatform.quotas.models import Flavor
 from mlplatform.storage.selectors import connections_list
 from notebooks_app import selectors, services
@@ -55,18 +55,23 @@ def form_data(post: QueryDict) -> dict:
     return {**post.dict(), **{name: post.getlist(name) for name in CHOICE_INPUTS}}
 
 
-def notebook_fields_from_form(data: Mapping) -> dict:
+def notebook_fields_from_form(data: Mapping, refusals: Refusals) -> dict:
     """services.notebook_create's (and notebook_update's) arguments from `form_data`; blank CPU
-    and memory are left to the flavor's defaults. Raises ApplicationError on a number or an env
-    line that cannot be read."""
+    and memory are left to the flavor's defaults. A number or an env line that cannot be read is
+    noted in `refusals` and left at its default, so that the services' checks run too."""
     text = {name: (data.get(name) or "").strip() for name in FORM_INPUTS}
     fields: dict = {"image": text["image"] or None, "flavor": text["flavor"] or "cpu"}
-    fields["gpus"] = _integer(text["gpus"] or "0", "gpus") if fields["flavor"] != "cpu" else 0
-    fields["home_size_gib"] = _integer(text["home_size_gib"] or "10", "home_size_gib")
+    gpus = (
+        refusals.check(_integer, text["gpus"] or "0", "gpus", default=1) if fields["flavor"] != "cpu" else 0
+    )
+    fields["gpus"] = gpus
+    fields["home_size_gib"] = refusals.check(
+        _integer, text["home_size_gib"] or "10", "home_size_gib", default=10
+    )
     for name in ("cpu", "memory_gib"):
         if text[name]:
             fields[name] = text[name]  # services read and check the number
-    fields["env"] = _env(text["env"])
+    fields["env"] = refusals.check(_env, text["env"], default={})
     fields["storage_connections"] = list(data.get("storage_connections") or ())
     return fields
 
@@ -89,9 +94,13 @@ def _env(value: str) -> dict[str, str]:
     return env
 
 
+def _form_input(error_field: str | None) -> str:
+    name = ERROR_INPUTS.get(error_field or "", error_field or "")
+    return name if name in (*FORM_INPUTS, *CHOICE_INPUTS) else ""
+
+
 def _form_error(exc: ApplicationError) -> dict:
-    field = ERROR_INPUTS.get(exc.field or "", exc.field or "")
-    return {"message": exc.message, "input": field if field in (*FORM_INPUTS, *CHOICE_INPUTS) else ""}
+    return form_errors(exc, _form_input)
 
 
 @dataclass(frozen=True)
@@ -268,11 +277,18 @@ def notebook_new(request: HttpRequest, project: str) -> HttpResponse:
     }
     if request.method == "POST":
         form = form_data(request.POST)
+        refusals = Refusals()
+        fields = notebook_fields_from_form(form, refusals)
         try:
-            fields = notebook_fields_from_form(form)
-            notebook = services.notebook_create(
-                project=obj, owner=request.user, name=form.get("name", "").strip(), **fields
-            )
+            with refusals.noted():  # what the services refuse too, checked without writing after a bad field
+                notebook = services.notebook_create(
+                    project=obj,
+                    owner=request.user,
+                    name=form.get("name", "").strip(),
+                    validate_only=bool(refusals.errors),
+                    **fields,
+                )
+            refusals.raise_any()
         except ApplicationError as exc:
             error = _form_error(exc)
         else:
@@ -386,8 +402,10 @@ def notebook_delete(request: HttpRequest, project: str, name: str) -> HttpRespon
 def notebook_edit(request: HttpRequest, project: str, name: str) -> HttpResponse:
     """Change a stopped notebook's image and resources; its name stays."""
     notebook = _notebook_for_action(request, project, name)
+    refusals = Refusals()
+    fields = notebook_fields_from_form(form_data(request.POST), refusals)
     try:
-        fields = notebook_fields_from_form(form_data(request.POST))
+        refusals.raise_any()
         services.notebook_update(notebook=notebook, **fields)
     except ApplicationError as exc:
         form = _form_context(notebook.project, form_data(request.POST), _form_error(exc))

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from mlplatform.compute.spec import ENV_NAME
-from mlplatform.core.errors import ApplicationError
+from mlplatform.core.errors import ApplicationError, Refusals
 from mlplatform.gcp import proto
 from mlplatform.gcp.labels import labels_checked
 from prediction_app.models import NAME
@@ -113,7 +113,8 @@ def version_input_from_json(body) -> VersionInput:
     if not isinstance(body, dict):
         raise ApplicationError("The request body must be a Version object.", field=V)
     proto.check_fields(body, VERSION_FIELDS | OUTPUT_ONLY, type_name="Version", path=V, refused=REFUSED)
-    name = name_checked(body.get("name"), field=f"{V}.name", what="Version")
+    refusals = Refusals()  # the fields a form sets are checked each on its own, to report them all
+    name = refusals.check(name_checked, body.get("name"), field=f"{V}.name", what="Version")
     container = _container(body.get("container"))
     runtime = proto.string(body.get("runtimeVersion"), field=f"{V}.runtimeVersion")
     framework = proto.string(body.get("framework"), field=f"{V}.framework")
@@ -133,14 +134,14 @@ def version_input_from_json(body) -> VersionInput:
                     field=f"{V}.{field}",
                 )
     if framework and framework not in FRAMEWORKS:
-        raise ApplicationError(
-            f"'{framework}' is not a framework here; use one of {', '.join(sorted(FRAMEWORKS))}.",
-            field=f"{V}.framework",
+        choices = ", ".join(sorted(FRAMEWORKS))
+        refusals.refuse(
+            f"'{framework}' is not a framework here; use one of {choices}.", field=f"{V}.framework"
         )
-    deployment_uri = proto.string(body.get("deploymentUri"), field=f"{V}.deploymentUri")
+    deployment_uri = refusals.check(proto.string, body.get("deploymentUri"), field=f"{V}.deploymentUri")
     prediction_class = proto.string(body.get("predictionClass"), field=f"{V}.predictionClass")
     if container is None and not deployment_uri:
-        raise ApplicationError("is required: the folder of the model's files.", field=f"{V}.deploymentUri")
+        refusals.refuse("is required: the folder of the model's files.", field=f"{V}.deploymentUri")
     if prediction_class and not packages:
         raise ApplicationError(
             "a prediction routine needs the packages that hold it.", field=f"{V}.packageUris"
@@ -153,16 +154,20 @@ def version_input_from_json(body) -> VersionInput:
     if routes and container is None:
         raise ApplicationError("routes are for a custom container.", field=f"{V}.routes")
     labels = labels_checked(body.get("labels") or {})
+    machine_type = refusals.check(proto.string, body.get("machineType"), field=f"{V}.machineType")
+    scaling = refusals.check(scaling_from_json, body.get("autoScaling"), body.get("manualScaling"))
+    description = refusals.check(proto.string, body.get("description"), field=f"{V}.description")
+    refusals.raise_any()
     return VersionInput(
         name=name,
-        description=proto.string(body.get("description"), field=f"{V}.description"),
+        description=description,
         deployment_uri=deployment_uri,
         runtime_version=runtime,
         python_version=python,
         framework=framework,
-        machine_type=proto.string(body.get("machineType"), field=f"{V}.machineType"),
+        machine_type=machine_type,
         accelerator=_accelerator(body.get("acceleratorConfig")),
-        scaling=scaling_from_json(body.get("autoScaling"), body.get("manualScaling")),
+        scaling=scaling,
         prediction_class=prediction_class,
         package_uris=packages,
         container=container,

@@ -25,7 +25,7 @@ from mlplatform.compute.models import Workload
 from mlplatform.compute.selectors import default_backend_runs_images, workload_log_tail
 from mlplatform.compute.services import workload_cancel, workload_submit
 from mlplatform.compute.spec import Resources, WorkloadSpec, spec_from_dict
-from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.errors import ApplicationError, ErrorCode, Refusals
 from mlplatform.core.models import Project
 from mlplatform.gcp import proto
 from mlplatform.gcp import services as operations
@@ -147,20 +147,25 @@ def version_create(*, model: Model, body, user) -> Operation:
     reaches, queue its workload and answer a CREATE_VERSION operation. The model's first version
     becomes its default. Raises ApplicationError naming the field; nothing is written then."""
     request = version_input_from_json(body)
+    refusals = Refusals()
     if Version.objects.filter(model=model, name=request.name).exists():
-        raise _version_exists(model, request.name)
+        refusals.errors.append(_version_exists(model, request.name))
     if request.container is not None and not default_backend_runs_images():
-        raise ApplicationError(
+        refusals.refuse(
             "The local backend runs the platform's predictor; custom containers need the Kubernetes backend.",
             field=f"{V}.container",
         )
-    storage = tuple(sorted({_reachable(model.project, uri, field) for field, uri in request.uris}))
-    if request.container is None:
-        _check_model_files(model.project, request)
+    storage = tuple(
+        sorted({refusals.check(_reachable, model.project, uri, field) for field, uri in request.uris})
+    )
+    if request.container is None and f"{V}.deploymentUri" not in {e.field for e in refusals.errors}:
+        refusals.check(_check_model_files, model.project, request)
+    resources = refusals.check(_resources, request)
+    refusals.raise_any()
     spec = version_spec(
         request,
         model=model.name,
-        resources=_resources(request),
+        resources=resources,
         image=settings.PREDICTOR_IMAGE,
         storage=storage,
     )

@@ -19,7 +19,7 @@ from mlplatform.compute.selectors import workload_log_tail
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.paging import paginate
-from mlplatform.core.views import project_for_view
+from mlplatform.core.views import form_errors, project_for_view
 from prediction_app import selectors, services
 from prediction_app.bodies import version_json
 from prediction_app.gcp_apis import run_gateway
@@ -99,7 +99,7 @@ def version_new(request: HttpRequest, project: str, model: str) -> HttpResponse:
         try:
             services.version_create(model=row, body=_version_body(form), user=request.user)
         except ApplicationError as exc:
-            error = {"message": exc.message, "field": exc.field}
+            error = form_errors(exc, _version_input)
         else:
             messages.success(
                 request, f"Version '{form['name']}' is being created: it serves once its replicas are ready."
@@ -114,6 +114,25 @@ def version_new(request: HttpRequest, project: str, model: str) -> HttpResponse:
         "machines": list(selectors.serving_machines()),
     }
     return render(request, "prediction/version_form.html", context, status=400 if error else 200)
+
+
+# An error's field (a path in the Version body) -> the form input it is about.
+VERSION_INPUTS = {
+    "version.name": "name",
+    "version.deploymentUri": "deploymentUri",
+    "version.framework": "framework",
+    "version.machineType": "machineType",
+    "version.manualScaling": "nodes",
+    "version.manualScaling.nodes": "nodes",
+    "version.autoScaling": "minNodes",
+    "version.autoScaling.minNodes": "minNodes",
+    "version.autoScaling.maxNodes": "maxNodes",
+    "version.description": "description",
+}
+
+
+def _version_input(error_field: str | None) -> str:
+    return VERSION_INPUTS.get(error_field or "", "")
 
 
 def _version_body(form: dict) -> dict:

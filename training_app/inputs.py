@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import partial
 
-from mlplatform.core.errors import ApplicationError
+from mlplatform.core.errors import ApplicationError, Refusals
 from mlplatform.gcp import proto
 from mlplatform.storage.uris import parse_uri
 from training_app.hyperparameters import HyperparameterSpec, hyperparameters_from_json
@@ -127,31 +128,36 @@ def training_input_from_json(value) -> TrainingInput:
     """The typed request of a trainingInput body; raises ApplicationError naming the field."""
     ti = proto.message(value, field=TI)
     proto.check_fields(ti, ACCEPTED, type_name="TrainingInput", path=TI, refused=REFUSED)
+    refusals = Refusals()  # the machines, the code, the args and the output are checked each on its own
     tier = proto.string(ti.get("scaleTier"), field=f"{TI}.scaleTier") or "BASIC"
     if tier == "BASIC_TPU" or tier not in (*SCALE_TIERS, CUSTOM):
         reason = TPUS if tier == "BASIC_TPU" else "It is not a scale tier."
         choices = ", ".join((*SCALE_TIERS, CUSTOM))
         raise ApplicationError(f"'{tier}': {reason} Use one of {choices}.", field=f"{TI}.scaleTier")
     configs = {prefix: _config(ti, prefix) for prefix, _, _ in KINDS}
-    replicas = _custom_replicas(ti, configs) if tier == CUSTOM else _tier_replicas(ti, tier, configs)
+    replicas = refusals.check(
+        _custom_replicas if tier == CUSTOM else partial(_tier_replicas, tier=tier), ti, configs, default=()
+    )
     package = None
     if configs["master"].image_uri:
-        _check_container(ti, replicas)
+        refusals.check(_check_container, ti, replicas)
     else:
-        package = _package(ti)
-    return TrainingInput(
+        package = refusals.check(_package, ti)
+    request = TrainingInput(
         scale_tier=tier,
         replicas=replicas,
         package=package,
-        runtime_version=proto.string(ti.get("runtimeVersion"), field=f"{TI}.runtimeVersion"),
-        python_version=proto.string(ti.get("pythonVersion"), field=f"{TI}.pythonVersion"),
-        args=proto.strings(ti.get("args"), field=f"{TI}.args"),
-        job_dir=_uri(ti.get("jobDir"), f"{TI}.jobDir") if ti.get("jobDir") else "",
+        runtime_version=refusals.check(proto.string, ti.get("runtimeVersion"), field=f"{TI}.runtimeVersion"),
+        python_version=refusals.check(proto.string, ti.get("pythonVersion"), field=f"{TI}.pythonVersion"),
+        args=refusals.check(proto.strings, ti.get("args"), field=f"{TI}.args", default=()),
+        job_dir=refusals.check(_uri, ti.get("jobDir"), f"{TI}.jobDir") if ti.get("jobDir") else "",
         use_chief_in_tf_config=proto.boolean(ti.get("useChiefInTfConfig"), field=f"{TI}.useChiefInTfConfig"),
-        scheduling=_scheduling(ti.get("scheduling")),
+        scheduling=refusals.check(_scheduling, ti.get("scheduling"), default=Scheduling()),
         json=ti,
-        hyperparameters=hyperparameters_from_json(ti.get("hyperparameters")),
+        hyperparameters=refusals.check(hyperparameters_from_json, ti.get("hyperparameters")),
     )
+    refusals.raise_any()
+    return request
 
 
 # --- machines --------------------------------------------------------------------------------
@@ -172,7 +178,7 @@ def _custom_replicas(ti: dict, configs: dict[str, ReplicaConfig]) -> tuple[Repli
     return tuple(replicas)
 
 
-def _tier_replicas(ti: dict, tier: str, configs: dict[str, ReplicaConfig]) -> tuple[Replicas, ...]:
+def _tier_replicas(ti: dict, configs: dict[str, ReplicaConfig], *, tier: str) -> tuple[Replicas, ...]:
     """Each kind's config: the tier says which kinds run, how many and on what."""
     for prefix, count_field, _ in KINDS:
         for name in (f"{prefix}Type", count_field):

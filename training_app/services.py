@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 
 from mlplatform.compute.selectors import default_backend_runs_images
 from mlplatform.compute.services import workload_cancel, workload_group_create, workload_submit
-from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.errors import ApplicationError, ErrorCode, Refusals
 from mlplatform.core.models import Project
 from mlplatform.gcp import proto
 from mlplatform.gcp.labels import labels_checked
@@ -39,19 +39,25 @@ def job_create(*, project: Project, body: dict, user=None) -> Job:
     if not isinstance(body, dict):
         raise ApplicationError("The request body must be a Job object.", field="job")
     proto.check_fields(body, JOB_FIELDS | OUTPUT_ONLY, type_name="Job")
+    refusals = Refusals()  # the id, the labels and the input are each checked, to report them all
     job_id = body.get("jobId")
     if not isinstance(job_id, str) or not JOB_ID.match(job_id):
-        raise ApplicationError(
+        refusals.refuse(
             "must start with a letter and contain only letters, digits and underscores (at most 128).",
             field="jobId",
         )
+    elif Job.objects.filter(project=project, job_id=job_id).exists():
+        refusals.errors.append(_exists(job_id))
     kind, job_input = job_input_of(body)
-    labels = labels_checked(body.get("labels") or {})
-    if Job.objects.filter(project=project, job_id=job_id).exists():
-        raise ApplicationError(
-            f"Job '{job_id}' already exists.", code=ErrorCode.ALREADY_EXISTS, field="jobId"
-        )
-    plan = kind.plan(project=project, job_id=job_id, input=job_input, labels=labels)
+    labels = refusals.check(labels_checked, body.get("labels") or {}, default={})
+    plan = refusals.check(
+        kind.plan,
+        project=project,
+        job_id=job_id if isinstance(job_id, str) else "",
+        input=job_input,
+        labels=labels,
+    )
+    refusals.raise_any()
     try:
         with transaction.atomic(), _fields_under(kind.input_field):
             if plan.group:
@@ -117,26 +123,37 @@ def training_plan(
     what the project reaches, the catalog and the default backend, then built. Raises
     ApplicationError naming the field."""
     request = training_input_from_json(input)
+    refusals = Refusals()
     if request.package is None and not default_backend_runs_images():
-        raise ApplicationError(
+        refusals.refuse(
             "The local backend runs Python packages; custom containers need the Kubernetes backend.",
             field="trainingInput.masterConfig.imageUri",
         )
     for field, uri in request.uris:
-        _check_reachable(project, uri, field)
+        refusals.check(_check_reachable, project, uri, field)
     if request.hyperparameters and request.hyperparameters.resume_previous_job_id and trial is None:
-        _check_resumable(project, request.hyperparameters)
+        refusals.check(_check_resumable, project, request.hyperparameters)
     catalog = Catalog(
         machines=machine_types(),
         accelerators=accelerator_flavors(),
         venv_cache=str(Path(settings.DATA_DIR) / "local" / "venvs"),
     )
+    plan = None
     if request.package is not None:
-        runtime = runtime_version_for(
-            runtime_version=request.runtime_version, python_version=request.python_version
+        runtime = refusals.check(
+            runtime_version_for,
+            runtime_version=request.runtime_version,
+            python_version=request.python_version,
         )
-        catalog = replace(catalog, runtime_image=runtime.image, runtime_version=runtime.runtime_version)
-    return job_plan(request, job_id=job_id, project=project.slug, labels=labels, catalog=catalog, trial=trial)
+        if runtime is not None:
+            catalog = replace(catalog, runtime_image=runtime.image, runtime_version=runtime.runtime_version)
+    if request.package is None or runtime is not None:  # the machines are checked while building
+        with refusals.noted():
+            plan = job_plan(
+                request, job_id=job_id, project=project.slug, labels=labels, catalog=catalog, trial=trial
+            )
+    refusals.raise_any()
+    return plan
 
 
 def _check_reachable(project: Project, uri: str, field: str) -> None:

@@ -21,7 +21,7 @@ from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.paging import paginate
 from mlplatform.core.selectors import project_role
-from mlplatform.core.views import console_url, project_for_view
+from mlplatform.core.views import console_url, form_errors, project_for_view
 from mlplatform.quotas.models import AcceleratorType, MachineType
 from mlplatform.storage.selectors import default_connection
 from training_app import services
@@ -311,7 +311,7 @@ def job_new(request: HttpRequest, project: str) -> HttpResponse:
             _check_json(form, "hyperparameters", "trainingInput.hyperparameters")
             job = services.job_create(project=obj, body=job_body_from_form(form), user=request.user)
         except ApplicationError as exc:
-            error = {"message": exc.message, "field": exc.field or "", "input": form_input(exc.field)}
+            error = form_errors(exc, form_input)
         else:
             messages.success(request, f"Job '{job.job_id}' submitted.")
             return redirect(job)

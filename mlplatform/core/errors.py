@@ -7,6 +7,11 @@ The native API (`mlplatform.core.exception_handler`) and the Google-compatible f
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ErrorCode(enum.Enum):
@@ -41,16 +46,56 @@ class ErrorCode(enum.Enum):
 class ApplicationError(Exception):
     """A request the platform refuses, with a message a user can act on.
 
-    `field` names the offending input field, when there is one.
+    `field` names the offending input field, when there is one. `errors` holds every refusal of
+    a request checked field by field (`Refusals`): the first one is this error's own.
     """
 
     def __init__(
-        self, message: str, *, code: ErrorCode = ErrorCode.INVALID_ARGUMENT, field: str | None = None
+        self,
+        message: str,
+        *,
+        code: ErrorCode = ErrorCode.INVALID_ARGUMENT,
+        field: str | None = None,
+        errors: Sequence[ApplicationError] = (),
     ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.field = field
+        self.errors: tuple[ApplicationError, ...] = tuple(errors) or (self,)
 
     def __repr__(self) -> str:
         return f"ApplicationError({self.code.name}, {self.message!r}, field={self.field!r})"
+
+
+class Refusals:
+    """Runs a request's independent checks and raises all their refusals together, so that a form
+    reports every bad field at once: `value = refusals.check(parse, raw)`, then `refusals.raise_any()`.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[ApplicationError] = []
+
+    def check(self, check: Callable[..., T], *args, default: T = None, **kwargs) -> T:
+        """`check(*args, **kwargs)`, or `default` once its refusal is noted."""
+        with self.noted():
+            return check(*args, **kwargs)
+        return default
+
+    def refuse(self, message: str, *, field: str, code: ErrorCode = ErrorCode.INVALID_ARGUMENT) -> None:
+        """Notes a refusal of `field`."""
+        self.errors.append(ApplicationError(message, code=code, field=field))
+
+    @contextmanager
+    def noted(self) -> Iterator[None]:
+        """Notes the ApplicationError of the block and carries on after it."""
+        try:
+            yield
+        except ApplicationError as exc:
+            self.errors.extend(exc.errors)
+
+    def raise_any(self) -> None:
+        """Raises the refusals noted so far as one ApplicationError (the first one's code)."""
+        if self.errors:
+            first = self.errors[0]
+            raise ApplicationError(first.message, code=first.code, field=first.field, errors=self.errors)

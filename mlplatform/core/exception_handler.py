@@ -13,9 +13,14 @@ from mlplatform.core.errors import ApplicationError
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: `ApplicationError` keeps DRF's shapes (`{field: [reason]}` or
-    `{"detail": reason}`), with the status its code maps to."""
+    `{"detail": reason}`), with the status its code maps to; every refusal of a request checked
+    field by field is in the body."""
     if isinstance(exc, ApplicationError):
-        body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        if len(exc.errors) == 1 and not exc.field:
+            return Response({"detail": exc.message}, status=exc.code.http_status)
+        body: dict[str, list[str]] = {}
+        for error in exc.errors:
+            body.setdefault(error.field or "non_field_errors", []).append(error.message)
         return Response(body, status=exc.code.http_status)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)

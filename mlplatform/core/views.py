@@ -3,6 +3,7 @@ every page uses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,16 +31,32 @@ def project_for_view(request: HttpRequest, slug: str, *, needs: Role = Role.VIEW
     return project
 
 
+def form_errors(
+    exc: ApplicationError, input_of: Callable[[str | None], str] = lambda field: field or ""
+) -> dict:
+    """What a form shows of a refusal: each input's messages at the input (`inputs`, by the name
+    `input_of` gives an error's field), the others above the form as (field, message) `others`."""
+    inputs: dict[str, str] = {}
+    others: list[tuple[str, str]] = []
+    for error in exc.errors:
+        if name := input_of(error.field):
+            inputs[name] = f"{inputs[name]} {error.message}" if name in inputs else error.message
+        else:
+            others.append((error.field or "", error.message))
+    return {"message": exc.message, "field": exc.field or "", "inputs": inputs, "others": others}
+
+
 def console_url(request: HttpRequest) -> str:
     return settings.CONSOLE_URL or request.build_absolute_uri("/")
 
 
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    context = {"lifetimes": TOKEN_LIFETIMES, "console_url": console_url(request)}
+    context = {"lifetimes": TOKEN_LIFETIMES, "console_url": console_url(request), "lifetime": "90"}
     if request.method == "POST":
         name = request.POST.get("name", "")
-        days = TOKEN_LIFETIMES.get(request.POST.get("lifetime", ""))
+        context["lifetime"] = request.POST.get("lifetime", "")
+        days = TOKEN_LIFETIMES.get(context["lifetime"])
         expires_at = timezone.now() + timedelta(days=days) if days else None
         try:
             token, raw = services.api_token_create(user=request.user, name=name, expires_at=expires_at)
@@ -56,7 +73,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     context["snippet_project"] = request.session.get(SESSION_KEY) or next(
         iter(projects.values_list("slug", flat=True)), "my-project"
     )
-    return render(request, "core/tokens.html", context)
+    return render(request, "core/tokens.html", context, status=400 if context.get("error") else 200)
 
 
 @login_required

@@ -27,6 +27,8 @@ _DRF_CODES = {
     429: ErrorCode.RESOURCE_EXHAUSTED,
 }
 
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
 
 def google_error_body(
     code: ErrorCode, message: str, *, field: str | None = None, http_status: int | None = None
@@ -37,7 +39,7 @@ def google_error_body(
         error["message"] = f"{field}: {message}"
         error["details"] = [
             {
-                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "@type": BAD_REQUEST,
                 "fieldViolations": [{"field": field, "description": message}],
             }
         ]
@@ -59,6 +61,9 @@ def gcp_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler for the facades: every failure in Google's shape, never HTML."""
     if isinstance(exc, ApplicationError):
         body, status = google_error_body(exc.code, exc.message, field=exc.field), exc.code.http_status
+        if len(exc.errors) > 1:  # a request checked field by field: every violation, the first in the message
+            violations = [{"field": e.field or "", "description": e.message} for e in exc.errors]
+            body["error"]["details"] = [{"@type": BAD_REQUEST, "fieldViolations": violations}]
     elif isinstance(exc, (Http404, PermissionDenied)):
         code = ErrorCode.NOT_FOUND if isinstance(exc, Http404) else ErrorCode.PERMISSION_DENIED
         body, status = google_error_body(code, str(exc) or code.name.title()), code.http_status

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 
-from mlplatform.core.errors import ApplicationError, ErrorCode
+from mlplatform.core.errors import ApplicationError, ErrorCode, Refusals
 from mlplatform.core.models import Project
 from mlplatform.core.validators import dns_label_problem
 from mlplatform.storage.drivers import base
@@ -46,7 +46,9 @@ def _check_credentials(kind: str, credentials: dict, endpoint_url: str) -> dict:
     if kind == Kind.S3:
         missing = [k for k in ("access_key_id", "secret_access_key") if not credentials.get(k)]
         if missing:
-            raise ApplicationError("S3 connections need an access key and a secret.", field=missing[0])
+            message = "S3 connections need an access key and a secret."
+            errors = [ApplicationError(message, field=k) for k in missing]
+            raise ApplicationError(message, field=missing[0], errors=errors)
         return {k: credentials[k] for k in ("access_key_id", "secret_access_key")}
     if kind == Kind.GCS:
         key = credentials.get("service_account_json")
@@ -83,28 +85,26 @@ def storage_connection_create(
     make_default: bool = False,
     created_by: AbstractBaseUser | None = None,
 ) -> StorageConnection:
-    """Add a connection. Local buckets are created as folders, and belong to one project only."""
+    """Add a connection. Local buckets are created as folders, and belong to one project only.
+    Raises ApplicationError with every field's refusal; nothing is written then."""
+    refusals = Refusals()
     if problem := dns_label_problem(name):
-        raise ApplicationError(f"'{name}' {problem}.", field="name")
+        refusals.refuse(f"'{name}' {problem}.", field="name")
     if kind not in Kind.values:
-        raise ApplicationError(
-            f"'{kind}' is not a storage kind; use one of {', '.join(Kind.values)}.", field="kind"
-        )
+        refusals.refuse(f"'{kind}' is not a storage kind; use one of {', '.join(Kind.values)}.", field="kind")
     buckets = list(dict.fromkeys(buckets))
     if not buckets:
-        raise ApplicationError("name at least one bucket.", field="buckets")
-    for bucket in buckets:
-        if not BUCKET.match(bucket):
-            raise ApplicationError(f"'{bucket}' is not a valid bucket name.", field="buckets")
+        refusals.refuse("name at least one bucket.", field="buckets")
+    if bad := [bucket for bucket in buckets if not BUCKET.match(bucket)]:
+        refusals.refuse(f"'{bad[0]}' is not a valid bucket name.", field="buckets")
     if default_bucket and default_bucket not in buckets:
-        raise ApplicationError(
-            f"'{default_bucket}' is not one of the connection's buckets.", field="default_bucket"
-        )
+        refusals.refuse(f"'{default_bucket}' is not one of the connection's buckets.", field="default_bucket")
     if kind == Kind.LOCAL and endpoint_url:
-        raise ApplicationError("Local connections have no endpoint.", field="endpoint_url")
-    if problem := endpoint_problem(endpoint_url):
-        raise ApplicationError(f"{problem}.", field="endpoint_url")
-    secrets = _check_credentials(kind, credentials or {}, endpoint_url)
+        refusals.refuse("Local connections have no endpoint.", field="endpoint_url")
+    elif problem := endpoint_problem(endpoint_url):
+        refusals.refuse(f"{problem}.", field="endpoint_url")
+    secrets = refusals.check(_check_credentials, kind, credentials or {}, endpoint_url)
+    refusals.raise_any()
     connection = StorageConnection(
         project=project,
         name=name,

@@ -8,13 +8,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.paging import search_text
 from mlplatform.core.selectors import project_role
-from mlplatform.core.views import project_for_view
+from mlplatform.core.views import form_errors, project_for_view
 from mlplatform.storage import selectors, services
 from mlplatform.storage.models import StorageConnection
 from mlplatform.storage.uris import ObjectUri, parse_uri
@@ -36,12 +37,13 @@ CONNECTION_INPUTS = (
 @login_required
 def storage(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
+    connections = selectors.connections_list(project=obj)
     context = {
         "project": obj,
-        "connections": selectors.connections_list(project=obj),
+        "connections": connections,
         "kinds": StorageConnection.Kind.choices,
         "role": project_role(obj, request.user),
-        "form": {},
+        "form": {"path_style": True, "make_default": not connections.exists()},
     }
     if request.method == "POST":
         project_for_view(request, project, needs=Role.ADMIN)
@@ -65,11 +67,14 @@ def storage(request: HttpRequest, project: str) -> HttpResponse:
                 created_by=request.user,
             )
         except ApplicationError as exc:
-            # Secrets are never sent back into the page, even on a failed submit.
-            safe = {k: v for k, v in form.items() if k not in ("secret_access_key", "service_account_json")}
-            field = exc.field if exc.field in CONNECTION_INPUTS else ""
-            context.update(error={"message": exc.message, "input": field}, form=safe)
-            return render(request, "storage/storage.html", context, status=400)
+            # The form comes back as typed, secrets included: this answers the POST of the admin who
+            # typed them (a page no one else is sent), so a typo elsewhere costs no retyping.
+            checked = {name: form.get(name) == "on" for name in ("path_style", "make_default")}
+            error = form_errors(exc, lambda field: field if field in CONNECTION_INPUTS else "")
+            context.update(error=error, form={**form.dict(), **checked})
+            response = render(request, "storage/storage.html", context, status=400)
+            add_never_cache_headers(response)  # it holds the typed secret
+            return response
         messages.success(request, f"Connection '{connection.name}' added.")
         return redirect("storage", project=obj.slug)
     return render(request, "storage/storage.html", context)

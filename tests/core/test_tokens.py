@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from mlplatform.core.models import ApiToken
 from mlplatform.core.services import api_token_create, token_digest
+from tests.forms import read_form
 
 
 def test_a_token_is_shown_once_and_stored_only_as_a_digest(api, admin_user):
@@ -95,3 +96,15 @@ def test_issue_token_prints_only_a_working_token(capsys, api, admin_user):
 def test_issue_token_for_an_unknown_user_fails_clearly(db):
     with pytest.raises(CommandError, match="ghost"):
         call_command("issue_token", "ghost")
+
+
+def test_the_token_form_refuses_a_taken_name_keeping_the_chosen_lifetime(client, admin_user):
+    client.force_login(admin_user)
+    client.post("/settings/tokens/", {"name": "ci", "lifetime": "90"})
+
+    response = client.post("/settings/tokens/", {"name": "ci", "lifetime": "7"})
+
+    form = read_form(response.content.decode())
+    assert response.status_code == 400
+    assert form.invalid == {"name"}
+    assert form.values == {**form.values, "name": "ci", "lifetime": "7"}

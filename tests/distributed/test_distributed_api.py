@@ -15,6 +15,7 @@ from mlplatform.compute.models import Workload
 from mlplatform.compute.spec import SpecError, spec_from_dict, spec_to_dict, validate_spec
 from mlplatform.core.models import Role
 from tests.factories import quota
+from tests.forms import read_form
 
 JOBS = "/api/projects/team-a/distributed-jobs/"
 GOOD = {"name": "allreduce", "command": ["python", "train.py"], "workers": 2}
@@ -108,3 +109,25 @@ def test_the_form_queues_a_job_and_shows_a_refusal_naming_the_field(client, memb
     page = client.get(made.url)
     assert page.status_code == 200
     assert b"Not written yet" in page.content  # the hostfile, before the launcher ran
+
+
+@pytest.mark.django_db
+def test_the_form_marks_every_bad_field_at_once_and_keeps_what_was_typed(client, member, project):
+    client.force_login(member(Role.EDITOR))
+    typed = {
+        "name": "All_Reduce",
+        "command": "python -c 'unclosed",
+        "workers": "0",
+        "slots_per_worker": "x",
+        "flavor": "cpu",
+        "max_run_seconds": "0",
+    }
+
+    response = client.post("/projects/team-a/distributed/new/", typed)
+
+    form = read_form(response.content.decode())
+    assert response.status_code == 400  # an unclosed quote is a form error, not a server error
+    assert form.invalid == {"name", "command", "workers", "slots_per_worker", "max_run_seconds"}
+    assert form.values["command"] == "python -c 'unclosed"
+    assert form.values["workers"] == "0"
+    assert not DistributedJob.objects.exists()

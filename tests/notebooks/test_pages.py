@@ -9,12 +9,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mlplatform.compute.models import Workload
+from mlplatform.core.errors import Refusals
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from notebooks_app import services
 from notebooks_app.models import Notebook, NotebookActivity
 from notebooks_app.views import notebook_fields_from_form, spawn_steps
 from tests.factories import quota
+from tests.forms import read_form
 
 LIST = "/projects/team-a/notebooks/"
 NEW = f"{LIST}new/"
@@ -189,6 +191,28 @@ def test_form_errors_are_shown_next_to_their_field_and_nothing_is_created(
     assert not Notebook.objects.exists()
 
 
+def test_several_bad_fields_are_all_marked_at_once_and_everything_typed_stays(team, editor, client):
+    typed = {
+        "name": "Lab!",
+        "flavor": "nvidia-a100-80gb",
+        "gpus": "0",
+        "cpu": "-1",
+        "home_size_gib": "big",
+        "env": "JUST_A_NAME",
+        "storage_connections": [],
+    }
+
+    response = client.post(NEW, typed)
+
+    form = read_form(response.content.decode())
+    assert response.status_code == 400
+    assert form.invalid == {"name", "gpus", "cpu", "home_size_gib", "env"}
+    assert form.values["env"] == "JUST_A_NAME"
+    assert form.values["home_size_gib"] == "big"
+    assert "flavor=nvidia-a100-80gb" in form.checked
+    assert not Notebook.objects.exists()
+
+
 def test_a_taken_name_is_refused_at_the_name(team, editor, client):
     queued(team, editor)
 
@@ -198,7 +222,7 @@ def test_a_taken_name_is_refused_at_the_name(team, editor, client):
 
 
 def test_the_form_reads_cpu_only_as_no_gpus_and_blank_numbers_as_the_flavor_defaults():
-    fields = notebook_fields_from_form({"flavor": "cpu", "gpus": "4", "cpu": " ", "env": ""})
+    fields = notebook_fields_from_form({"flavor": "cpu", "gpus": "4", "cpu": " ", "env": ""}, Refusals())
 
     assert fields == {
         "image": None,

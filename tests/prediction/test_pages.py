@@ -9,6 +9,7 @@ from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
 from prediction_app import services
 from prediction_app.models import Version
+from tests.forms import read_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PAGES = "/projects/team-a/prediction/"
@@ -29,7 +30,7 @@ def test_create_a_model_and_a_version_from_the_pages_and_try_it(team, signed_in,
         f"{PAGES}iris/new/", {"name": "v1", "deploymentUri": "gs://nowhere/m/", "scaling": "manual"}
     )
     assert refused.status_code == 400
-    assert b"version.deploymentUri" in refused.content
+    assert read_form(refused.content.decode()).invalid == {"deploymentUri"}
     made = signed_in.post(
         f"{PAGES}iris/new/",
         {
@@ -124,3 +125,25 @@ def test_viewers_see_versions_but_cannot_change_or_try_them(team, client, member
     assert client.post(PAGES, {"name": "other"}).status_code == 403
     assert client.get(f"{PAGES}iris/new/").status_code == 403
     assert Version.objects.count() == 0
+
+
+def test_the_version_form_marks_every_bad_field_at_once_and_keeps_what_was_typed(team, signed_in):
+    services.model_create(project=team, body={"name": "iris"}, user=None)
+    typed = {
+        "name": "1st",
+        "deploymentUri": "",
+        "framework": "CAFFE",
+        "machineType": "n1-standard-4",
+        "scaling": "manual",
+        "nodes": "0",
+        "description": "typed",
+    }
+
+    response = signed_in.post(f"{PAGES}iris/new/", typed)
+
+    form = read_form(response.content.decode())
+    assert response.status_code == 400
+    assert form.invalid == {"name", "deploymentUri", "framework", "nodes"}
+    assert form.values["description"] == "typed"
+    assert form.values["nodes"] == "0"
+    assert not Version.objects.exists()

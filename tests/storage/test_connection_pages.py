@@ -7,6 +7,7 @@ import pytest
 
 from mlplatform.core.models import Role
 from mlplatform.storage.models import StorageConnection
+from tests.forms import read_form
 from tests.stores import free_port
 
 PAGE = "/projects/team-a/storage/"
@@ -77,3 +78,30 @@ def test_testing_a_store_that_does_not_answer_or_lacks_the_bucket_says_why(
 
     assert "models: list</strong>: Cannot reach http://127.0.0.1:" in unreachable
     assert "models: list</strong>: Bucket &#x27;models&#x27; does not exist." in missing
+
+
+def test_a_connection_with_several_bad_fields_reports_them_all_and_keeps_what_was_typed(client, admin_user):
+    client.force_login(admin_user)
+    typed = {**S3_FORM, "name": "Bad_Name", "buckets": "models BAD!", "endpoint_url": "not-a-url"}
+    typed.pop("access_key_id")  # path_style unticked: a browser leaves it out
+
+    page = client.post(PAGE, typed)
+
+    form = read_form(page.content.decode())
+    assert page.status_code == 400
+    assert form.invalid == {"name", "buckets", "endpoint_url", "access_key_id"}
+    assert form.values["secret_access_key"] == "typed-secret"  # no retyping of the secret
+    assert form.values["name"] == "Bad_Name"
+    assert form.values["buckets"] == "models BAD!"
+    assert "path_style=on" not in form.checked
+    assert "no-store" in page["Cache-Control"]  # the typed secret is not cached
+    assert not StorageConnection.objects.exists()
+
+
+def test_the_add_form_never_shows_a_secret_on_a_fresh_page(client, admin_user):
+    client.force_login(admin_user)
+
+    form = read_form(client.get(PAGE).content.decode())
+
+    assert form.values["secret_access_key"] == ""
+    assert "path_style=on" in form.checked

@@ -13,6 +13,7 @@ from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_replica_states import replica_states
 from tests.factories import job_row, quota
+from tests.forms import read_form
 from training_app import services
 from training_app.models import Job
 from training_app.views import (
@@ -369,7 +370,7 @@ def test_a_bad_field_is_sent_back_with_its_message_next_to_it(client, team, edit
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert response.context["error"]["input"] == field
+    assert list(response.context["error"]["inputs"]) == [field]
     assert message in response.context["error"]["message"]
     assert f'name="{field}"' in html
     assert "is-invalid" in html
@@ -428,6 +429,33 @@ def test_a_clone_of_a_tuning_job_keeps_its_hyperparameters(client, team, editor)
     form = client.get("/projects/team-a/training/new/?clone=mnist_1").context["form"]
 
     assert json.loads(form["hyperparameters"]) == HYPERPARAMETERS
+
+
+def test_several_bad_fields_are_all_marked_at_once_and_everything_typed_stays(client, team, editor):
+    typed = {
+        **PACKAGE_FORM,
+        "job_id": "mnist-1",
+        "python_module": "",
+        "job_dir": "gs://demo/jobs/a,b",
+        "labels": "Team=vision",
+        "scale_tier": "CUSTOM",
+        "master_type": "n1-standard-4",
+        "worker_count": "2",
+    }
+
+    response = client.post("/projects/team-a/training/new/", typed)
+
+    form = read_form(response.content.decode())
+    assert response.status_code == 400
+    assert form.invalid == {"job_id", "python_module", "job_dir", "labels"}
+    assert len(form.messages) == 4
+    assert form.values["package_uris"] == PACKAGE_FORM["package_uris"]
+    assert form.values["args"] == PACKAGE_FORM["args"]
+    assert form.values["runtime"] == "2.11|3.7"
+    assert form.values["scale_tier"] == "CUSTOM"
+    assert form.values["worker_count"] == "2"
+    assert form.values["master_type"] == "n1-standard-4"
+    assert not Job.objects.exists()
 
 
 def test_clone_and_edit_prefills_the_form_under_a_new_id(client, team, editor):
