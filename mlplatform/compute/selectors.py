@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from mlplatform.compute import admission
 from mlplatform.compute.backends import default_backend_name, get_backend
-from mlplatform.compute.backends.base import BackendError
+from mlplatform.compute.backends.base import BackendError, ReplicaUsage
 from mlplatform.compute.models import Workload, WorkloadRequest
 from mlplatform.compute.values import Endpoint
 from mlplatform.core.errors import ApplicationError, ErrorCode
@@ -227,6 +227,26 @@ def workload_endpoint(*, workload: Workload, role: str, port: int) -> Endpoint |
     while it has no address. Raises BackendError where the backend cannot be asked."""
 
     return get_backend(workload.backend or None).endpoint(workload.ref, role, port)
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """What a workload's running replicas use now, for its pages; `error` when the backend could
+    not be asked (the page says so and asks again at its next poll)."""
+
+    replicas: tuple[ReplicaUsage, ...] = ()
+    error: str = ""
+
+
+def workload_utilisation(*, workload: Workload) -> Utilisation:
+    """Live CPU, memory and GPU use of the workload's running replicas; nothing while it is not on a
+    backend. Measures for a moment: never call it inside a transaction (no row stays locked)."""
+    if workload.state not in Workload.ON_BACKEND or not workload.backend:
+        return Utilisation()
+    try:
+        return Utilisation(get_backend(workload.backend).utilisation(workload.ref))
+    except BackendError as exc:
+        return Utilisation(error=str(exc))
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,18 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
 
 
 @login_required
+def workload_utilisation(request: HttpRequest, project: str, workload) -> HttpResponse:
+    """The live utilisation panel of a workload's pages (and of the notebook, job and model
+    version it runs), polled while the workload has not finished."""
+    obj = project_for_view(request, project)
+    item = selectors.workload_get(project=obj, workload_id=workload)
+    if item is None:
+        raise Http404("No such workload.")
+    context = {"workload": item, "utilisation": selectors.workload_utilisation(workload=item)}
+    return render(request, "compute/_utilisation.html", context)
+
+
+@login_required
 @require_POST
 def workload_cancel(request: HttpRequest, project: str, workload) -> HttpResponse:
     obj = project_for_view(request, project, needs=Role.EDITOR)

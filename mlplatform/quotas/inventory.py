@@ -27,13 +27,14 @@ def flavor_for_product(product: str) -> str:
     return GENERIC_FLAVOR
 
 
-def nvidia_smi(field: str) -> list[str]:
-    """One `nvidia-smi --query-gpu` field, a value per GPU; empty without nvidia-smi or when it fails."""
+def nvidia_smi(field: str, *, query: str = "gpu") -> list[str]:
+    """`nvidia-smi --query-{query}={field}` (fields comma-separated), a line per GPU (or, for
+    query="compute-apps", per process on one); empty without nvidia-smi or when it fails."""
     if not shutil.which("nvidia-smi"):
         return []
     try:
         out = subprocess.run(
-            ["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
+            ["nvidia-smi", f"--query-{query}={field}", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
             timeout=30,

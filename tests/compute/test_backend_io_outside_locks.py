@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
+from django.urls import reverse
 
 from mlplatform.compute import selectors, services
 from mlplatform.compute.backends.base import Phase
@@ -56,6 +57,10 @@ class Spy:
         self.locked["cancel"] = row_is_locked(ref.id)
         self.backend.cancel(ref)
 
+    def utilisation(self, ref):
+        self.locked["utilisation"] = row_is_locked(ref.id)
+        return self.backend.utilisation(ref)
+
     def __getattr__(self, name):
         return getattr(self.backend, name)
 
@@ -93,6 +98,21 @@ def test_start_and_stop_talk_to_the_backend_with_the_row_unlocked(sleeper, local
     assert started.state == State.STARTING
     assert stopped.state == State.CANCELLED
     assert local_compute.statuses([sleeper.ref])[sleeper.id.hex].phase != Phase.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_utilisation_panel_measures_with_the_row_unlocked(
+    sleeper, local_compute, monkeypatch, client, member
+):
+    started = services.workload_start(workload_id=sleeper.id)
+    spy = Spy(local_compute)
+    monkeypatch.setattr(selectors, "get_backend", lambda name=None: spy)
+    client.force_login(member())
+
+    page = client.get(reverse("workload-utilisation", args=[started.project.slug, started.id]))
+
+    assert page.status_code == 200
+    assert spy.locked == {"utilisation": False}
 
 
 @pytest.mark.django_db(transaction=True)

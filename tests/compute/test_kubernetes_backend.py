@@ -16,6 +16,7 @@ from mlplatform.compute.backends.base import (
     BackendError,
     FlavorInfo,
     Phase,
+    ReplicaUsage,
     Stage,
     Wiring,
     WorkloadRef,
@@ -25,7 +26,7 @@ from mlplatform.compute.backends.kubernetes.client import KubeClient
 from mlplatform.compute.backends.kubernetes.informer import Informers
 from mlplatform.compute.backends.kubernetes.manifests import group_name
 from mlplatform.compute.spec import ReplicaGroup, Resources, Volume, WorkloadKind, WorkloadSpec
-from tests.kube import kubeconfig
+from tests.kube import OPTIONAL_GROUPS, kubeconfig
 
 NS = "team-a"
 FLAVORS = {"cpu": FlavorInfo(name="cpu")}
@@ -394,6 +395,36 @@ def test_logs_of_a_replica_come_from_its_newest_pod(backend, kube):
 
     assert list(backend.logs(ref, "worker", 1, tail=2)) == ["epoch 1", "epoch 2"]
     assert list(backend.logs(ref, "worker", 5)) == []
+
+
+# --- utilisation ---------------------------------------------------------------------------
+
+
+def test_running_replicas_show_their_pod_metrics_where_the_cluster_serves_them(backend, kube):
+    ref = new_ref()
+    backend.submit(ref, training(workers=2), FLAVORS, WIRING)
+    kube.kubelet.start_job(NS, job(ref, "chief"))
+    workers = kube.kubelet.start_job(NS, job(ref, "worker"))
+    kube.kubelet.set_pod(NS, workers[1]["metadata"]["name"], running=False)  # still pulling its image
+
+    # Without the metrics API: the running replicas are there, not measured (None, never 0)
+    assert backend.utilisation(ref) == (ReplicaUsage("chief", 0), ReplicaUsage("worker", 0))
+
+    kube.add_api_group(*OPTIONAL_GROUPS["metrics"])
+    chief = kube.objects("Pod", NS, f"{LABEL_WORKLOAD}={ref.id},mlplatform.io/role=chief")[0]
+    kube.kubelet.report_metrics(
+        NS,
+        chief["metadata"]["name"],
+        {"trainer": {"cpu": "1500m", "memory": "2Gi"}, "sidecar": {"cpu": "250000000n", "memory": "512Mi"}},
+    )
+
+    chief_usage, worker_usage = backend.utilisation(ref)
+
+    assert chief_usage == ReplicaUsage("chief", 0, cpu_cores=1.75, memory_bytes=(2048 + 512) * 1024 * 1024)
+    assert worker_usage == ReplicaUsage("worker", 0)  # no sample of its pod yet
+    kube.kubelet.finish_job(NS, job(ref, "chief"))
+    kube.kubelet.finish_job(NS, job(ref, "worker"))
+    assert backend.utilisation(ref) == ()
 
 
 # --- reliability ---------------------------------------------------------------------------

@@ -212,6 +212,7 @@ def test_detect_integrations_from_the_served_api_groups(client, kube):
         "kserve": True,
         "mpijob": False,
         "coscheduling": False,
+        "metrics": False,
     }
 
     kube.add_api_group(*OPTIONAL_GROUPS["mpijob"])

@@ -46,6 +46,7 @@ OPTIONAL_GROUPS = {
     "kserve": ("serving.kserve.io", "v1beta1", {"inferenceservices": "InferenceService"}),
     "mpijob": ("kubeflow.org", "v2beta1", {"mpijobs": "MPIJob"}),
     "coscheduling": ("scheduling.x-k8s.io", "v1alpha1", {"podgroups": "PodGroup"}),
+    "metrics": ("metrics.k8s.io", "v1beta1", {"pods": "PodMetrics"}),  # metrics-server's
 }
 
 

@@ -248,6 +248,8 @@ def test_a_queued_notebook_shows_its_position_and_reason_as_the_first_step_and_p
     assert "position 1 in the queue · waiting for the next admission pass" in page
     assert 'hx-trigger="every 2s"' in page
     assert "submitted by erin" in page  # the events
+    notebook = Notebook.objects.get(name="lab")
+    assert f'hx-get="/projects/team-a/queue/workloads/{notebook.workload_id}/utilisation/"' in page
     status = client.get(f"{LIST}lab/?fragment=status").content.decode()
     assert status.startswith('<div id="notebook-status"')
     assert 'id="notebook-header" hx-swap-oob="true"' in status

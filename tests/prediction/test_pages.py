@@ -67,6 +67,9 @@ def test_a_polled_version_page_follows_which_version_is_the_default(team, signed
             f"{PAGES}iris/new/",
             {"name": name, "deploymentUri": "gs://demo/models/iris/", "scaling": "manual", "nodes": "1"},
         )
+    page = signed_in.get(f"{PAGES}iris/v1/").content.decode()
+    workload = Version.objects.get(name="v1").workload_id
+    assert f'hx-get="/projects/team-a/queue/workloads/{workload}/utilisation/"' in page  # live use
     before = signed_in.get(f"{PAGES}iris/v1/?fragment=status").content.decode()
 
     services.version_set_default(version=Version.objects.get(name="v2"))  # e.g. through the API

@@ -512,6 +512,7 @@ def test_the_job_page_shows_status_events_ai_platform_view_and_tf_config(client,
     assert "Clone and edit" in html
     assert "Cancel" in html
     assert 'hx-get="?fragment=status"' in html
+    assert f'hx-get="/projects/team-a/queue/workloads/{job.workload_id}/utilisation/"' in html
 
 
 def test_the_job_page_fragments_refresh_status_and_logs(client, team, editor):

@@ -118,6 +118,19 @@ class WorkloadStatus:
     finished_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class ReplicaUsage:
+    """What one running replica uses now. None: not measured here (no metrics API, no nvidia-smi),
+    which is not the same as 0."""
+
+    role: str
+    index: int
+    cpu_cores: float | None = None  # cores busy, averaged over a short window
+    memory_bytes: int | None = None  # resident memory of its processes (a pod's working set)
+    gpu_percent: float | None = None  # utilisation of its GPUs, averaged over them
+    gpu_memory_bytes: int | None = None
+
+
 class BackendError(Exception):
     """`temporary` errors are retried by the caller (a task retry); permanent ones fail the workload."""
 
@@ -147,6 +160,11 @@ class Backend(Protocol):
 
     def endpoint(self, ref: WorkloadRef, role: str, port: int) -> Endpoint | None:
         """Where the console can reach the port of the group's first replica, or None."""
+
+    def utilisation(self, ref: WorkloadRef) -> tuple[ReplicaUsage, ...]:
+        """CPU, memory and (where known) GPU use of each running replica, now; nothing for a
+        workload with none running. Takes a moment (CPU is measured over a window): call it
+        outside transactions."""
 
     def integrations(self) -> dict[str, bool]:
         """Optional integrations the backend can see (Kueue, JobSet, Kubeflow training, KServe)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from kubernetes.utils import parse_quantity
 
 from mlplatform.compute.backends.base import (
     LABEL_ROLE,
@@ -23,6 +24,7 @@ from mlplatform.compute.backends.base import (
     FlavorInfo,
     Phase,
     ReplicaStatus,
+    ReplicaUsage,
     Stage,
     Wiring,
     WorkloadRef,
@@ -177,6 +179,24 @@ class KubernetesBackend:
             return self.client.service_proxy(ref.project, service, port)
         return Endpoint(f"http://{service}.{ref.project}.svc:{port}")
 
+    def utilisation(self, ref: WorkloadRef) -> tuple[ReplicaUsage, ...]:
+        """CPU and memory (working set) of each running replica from the metrics API
+        (metrics.k8s.io) where the cluster serves it, else not measured; GPUs are not measured (the
+        metrics API has none). One list request for the workload's PodMetrics."""
+        self.informers["Pod"].sync_once()
+        running = {
+            key: pod["metadata"]["name"]
+            for key, pod in _replicas(self._replica_pods(ref)).items()
+            if (pod.get("status") or {}).get("phase") == "Running"
+        }
+        metrics: dict[str, dict] = {}
+        if running and self.integrations().get("metrics"):
+            items, _ = self.client.list_objects(
+                "PodMetrics", namespace=ref.project, selector=f"{LABEL_WORKLOAD}={ref.id}"
+            )
+            metrics = {item["metadata"]["name"]: item for item in items}
+        return tuple(_usage(role, index, metrics.get(pod)) for (role, index), pod in running.items())
+
     # --- status from the caches
 
     def _status(self, ref: WorkloadRef) -> WorkloadStatus:
@@ -303,6 +323,17 @@ def _replica(role: str, index: int, pod: dict) -> ReplicaStatus:
         message = "" if ready else "not ready"
         stage = Stage.READY if ready else Stage.STARTING
     return ReplicaStatus(role, index, phase, exit_code, restarts, message, stage, _address(pod))
+
+
+def _usage(role: str, index: int, metrics: dict | None) -> ReplicaUsage:
+    """A replica's usage from its PodMetrics (its containers' together); None where there is none
+    (no metrics API, or no sample of this pod yet)."""
+    if metrics is None:
+        return ReplicaUsage(role, index)
+    usages = [container.get("usage") or {} for container in metrics.get("containers") or ()]
+    cpu = sum(parse_quantity(usage.get("cpu", "0")) for usage in usages)
+    memory = sum(parse_quantity(usage.get("memory", "0")) for usage in usages)
+    return ReplicaUsage(role, index, cpu_cores=round(float(cpu), 3), memory_bytes=int(memory))
 
 
 def _address(pod: dict) -> str:

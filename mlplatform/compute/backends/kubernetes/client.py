@@ -32,6 +32,7 @@ INTEGRATION_GROUPS = {
     "kserve": "serving.kserve.io",
     "mpijob": "kubeflow.org/v2beta1",  # mpi-operator v2: a group and version
     "coscheduling": "scheduling.x-k8s.io",  # scheduler-plugins' PodGroup
+    "metrics": "metrics.k8s.io/v1beta1",  # metrics-server's PodMetrics: live CPU and memory
 }
 
 
@@ -71,6 +72,7 @@ KINDS = {
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         Kind("kubeflow.org/v2beta1", "MPIJob", "mpijobs"),
         Kind("scheduling.x-k8s.io/v1alpha1", "PodGroup", "podgroups"),
+        Kind("metrics.k8s.io/v1beta1", "PodMetrics", "pods"),
     )
 }
 
@@ -350,7 +352,7 @@ class KubeClient:
 
     def detect_integrations(self) -> dict[str, bool]:
         """Which optional integrations the cluster has: kueue, jobset, kubeflow, kserve, mpijob
-        (kubeflow.org/v2beta1), coscheduling."""
+        (kubeflow.org/v2beta1), coscheduling, metrics (metrics.k8s.io/v1beta1)."""
         served = self.served_groups()
         return {name: group in served for name, group in INTEGRATION_GROUPS.items()}
 

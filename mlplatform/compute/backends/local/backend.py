@@ -16,7 +16,14 @@ from pathlib import Path
 
 from django.conf import settings
 
-from mlplatform.compute.backends.base import Endpoint, FlavorInfo, Wiring, WorkloadRef, WorkloadStatus
+from mlplatform.compute.backends.base import (
+    Endpoint,
+    FlavorInfo,
+    ReplicaUsage,
+    Wiring,
+    WorkloadRef,
+    WorkloadStatus,
+)
 from mlplatform.compute.backends.local import layout
 from mlplatform.compute.backends.local.addresses import LOOPBACK, cluster, free_ports
 from mlplatform.compute.backends.local.environment import local_replica_env
@@ -39,6 +46,7 @@ from mlplatform.compute.backends.local.processes import (
 )
 from mlplatform.compute.backends.local.start import check_runnable, start_replica
 from mlplatform.compute.backends.local.status import cancelled_result, workload_status
+from mlplatform.compute.backends.local.utilisation import Replica, measure
 from mlplatform.compute.spec import Volume, WorkloadSpec, spec_to_dict
 
 
@@ -172,6 +180,25 @@ class LocalBackend:
     def statuses(self, refs: Iterable[WorkloadRef]) -> dict[str, WorkloadStatus]:
         """From the run folders alone: no process is started, nothing waits."""
         return {ref.id: workload_status(self.run_dir(ref)) for ref in refs}
+
+    def utilisation(self, ref: WorkloadRef) -> tuple[ReplicaUsage, ...]:
+        """psutil over each live replica's processes; GPUs through nvidia-smi where it is found."""
+        run_dir = self.run_dir(ref)
+        workload = read_json(run_dir / WORKLOAD_FILE)
+        if workload is None or (run_dir / CANCELLED_FILE).exists():
+            return ()
+        held = self.ledger.held_by()
+        return measure(
+            [
+                Replica(
+                    r["role"],
+                    r["index"],
+                    run_dir / replica_name(r),
+                    tuple(held.get(layout.owner(ref, r), ())),
+                )
+                for r in workload["replicas"]
+            ]
+        )
 
     # --- cancel and clean up ------------------------------------------------------------------
 

@@ -76,6 +76,13 @@ class GpuLedger:
             write_json(self.path, dict(sorted(held.items())))
             return handed
 
+    def held_by(self) -> dict[str, list[str]]:
+        """The GPUs each owner was handed, as last written (a read: no lock, the file is replaced whole)."""
+        held: dict[str, list[str]] = {}
+        for gpu, owner in self._read().items():
+            held.setdefault(owner, []).append(gpu)
+        return held
+
     def _read(self) -> dict[str, str]:
         try:
             return json.loads(self.path.read_text())
