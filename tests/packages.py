@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -51,3 +52,21 @@ def sdist(folder: Path, package: str, module: str, source: str) -> Path:
         capture_output=True,
     )
     return folder / f"{package}-0.1.tar.gz"
+
+
+TRAINER_KEYS = (
+    "packages/trainer-0.1.tar.gz",
+    "packages/extra-1.0.tar.gz",
+    "packages/utils-1.0-py3-none-any.whl",
+    "trainer-0.1.tar.gz",
+)
+
+
+def uploaded(bucket: Path, *keys: str) -> None:
+    """A real package (a wheel of `trainer.task`) at each key of a local bucket's folder, the
+    tests' usual trainer URIs by default: a job names packages that exist."""
+    built = wheel(bucket.parent / ".packages", "trainer", "task", "print('training')\n")
+    for key in keys or TRAINER_KEYS:
+        target = bucket.joinpath(*key.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built, target)

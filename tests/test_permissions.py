@@ -20,6 +20,7 @@ from mlplatform.storage.uris import parse_uri
 from notebooks_app.services import notebook_create
 from prediction_app.models import Model, Version
 from tests.factories import UserFactory, job_row, quota
+from tests.packages import uploaded
 from tests.permissions import STAFF, ResourcePermissions, parametrize, read, routes_without_cases, write
 
 PROJECT = "/api/projects/team-a/"
@@ -49,6 +50,7 @@ def notebooks(project, member, cpu_quota):
 @pytest.fixture
 def local_bucket(project, settings, tmp_path):
     settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer packages its jobs name
     return storage_connection_create(project=project, name="local", kind="local", buckets=["demo"])
 
 

@@ -19,7 +19,7 @@ from mlplatform.core.models import Project
 from mlplatform.gcp import proto
 from mlplatform.gcp.labels import labels_checked
 from mlplatform.quotas.selectors import accelerator_flavors, machine_types
-from mlplatform.storage.selectors import connection_for_uri
+from mlplatform.storage.selectors import connection_for_uri, object_stat
 from mlplatform.storage.uris import parse_uri
 from training_app.hyperparameters import HyperparameterSpec
 from training_app.inputs import training_input_from_json
@@ -129,8 +129,14 @@ def training_plan(
             "The local backend runs Python packages; custom containers need the Kubernetes backend.",
             field="trainingInput.masterConfig.imageUri",
         )
+    packages = {
+        f"trainingInput.packageUris[{i}]" for i in range(len(request.package.uris if request.package else ()))
+    }
     for field, uri in request.uris:
-        refusals.check(_check_reachable, project, uri, field)
+        with refusals.noted():
+            _check_reachable(project, uri, field)
+            if field in packages and trial is None:  # a trial's runner reports one removed since
+                _check_package(project, uri, field)
     if request.hyperparameters and request.hyperparameters.resume_previous_job_id and trial is None:
         refusals.check(_check_resumable, project, request.hyperparameters)
     catalog = Catalog(
@@ -180,6 +186,18 @@ def _check_resumable(project: Project, spec: HyperparameterSpec) -> None:
             "and types.",
             field=field,
         )
+
+
+def _check_package(project: Project, uri: str, field: str) -> None:
+    """A package the project's store says is not there is refused now, naming the URI as given
+    (never where a store keeps it). One the store cannot answer for now (access refused,
+    unreachable) is accepted: the runner's download names the URI if it fails later."""
+    try:
+        object_stat(project=project, uri=parse_uri(uri, field=field))
+    except ApplicationError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            message = f"{uri} was not found: upload the trainer package there, or name the one you uploaded."
+            raise ApplicationError(message, field=field) from exc
 
 
 @contextmanager

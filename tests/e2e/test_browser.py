@@ -12,6 +12,7 @@ import pytest
 
 from mlplatform.core.models import ApiToken, Role
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, quota
+from tests.packages import uploaded
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -214,6 +215,7 @@ def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo", "packages/trainer-0.1.tar.gz")
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     _login(page, live_server, "alice")
 

@@ -70,10 +70,14 @@ def test_the_page_of_a_running_study_charts_each_trial_and_leads_with_the_best(
     trials = page.get_by_test_id("trials")
     expect(trials.locator("tbody tr").first).to_be_visible(timeout=ENDS_MS)
     expect(trials.get_by_role("columnheader", name="optimizer")).to_be_visible()
-    # While it runs: some trials scored, not all of them, and the charts already show those
+    # While it runs: some trials scored, not all of them, and the chart already shows those. The
+    # chart redraws when htmx settles the swapped status, a moment after the data lands, so the
+    # wait is on what the chart draws, checked against the data it was drawn from.
     page.wait_for_function(
         "() => { const d = JSON.parse(document.getElementById('trials-data').textContent);"
-        " const n = d.trials.filter(t => t.objective !== null).length; return n >= 1 && n < 6 }",
+        " const n = d.trials.filter(t => t.objective !== null).length;"
+        " const c = Chart.getChart(document.querySelector(\"canvas[data-trial-chart='objective']\"));"
+        " return c && n >= 1 && n < 6 && c.data.datasets[0].data.length === n }",
         timeout=ENDS_MS,
     )
     assert 1 <= points(page, "objective") < 6
@@ -82,6 +86,11 @@ def test_the_page_of_a_running_study_charts_each_trial_and_leads_with_the_best(
     summary = page.get_by_test_id("trials-summary")
     expect(summary).to_contain_text("6 of 6 trials completed", timeout=ENDS_MS)
     expect(page.locator(".badge.state").first).to_have_text("SUCCEEDED", timeout=ENDS_MS)
+    page.wait_for_function(  # the last swap's redraw, as above
+        "() => ['objective', 'x', 'optimizer'].every(name => Chart.getChart("
+        "document.querySelector(`canvas[data-trial-chart='${name}']`)).data.datasets[0].data.length === 6)",
+        timeout=10_000,
+    )
     assert points(page, "objective") == points(page, "x") == points(page, "optimizer") == 6
     rows = trials.locator("tbody tr")
     expect(rows).to_have_count(6)

@@ -84,4 +84,4 @@ def test_a_package_that_is_not_there(routine_predictor, tmp_path):
     served = routine_predictor(wait=False, MLPLATFORM_PACKAGE_URIS=uris, MLPLATFORM_LOCAL_BUCKETS=buckets)
     code, last = exit_of(served)
     assert code == 3
-    assert last.startswith(f"{BAD}package gs://demo/routine-0.1.tar.gz was not found in the local bucket")
+    assert last == f"{BAD}package gs://demo/routine-0.1.tar.gz was not found"  # no server path

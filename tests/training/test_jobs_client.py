@@ -13,6 +13,8 @@ from mlplatform.compute.spec import ReplicaGroup, WorkloadKind, WorkloadSpec
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from tests.factories import quota
+from tests.packages import uploaded
+from tests.stores import S3_KEY_ID, S3_SECRET, aws_client, free_port, gcs_client, unique_bucket
 from training_app import jobs as job_kinds
 from training_app.jobs import JobKind, JobPlan
 from training_app.models import Job
@@ -26,6 +28,7 @@ def team(project, settings, tmp_path, seeded_catalog):
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer packages its jobs name
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=64)
     quota(project, "nvidia-tesla-t4", nominal_gpus=2, nominal_cpu=16, nominal_memory_gib=64)
     return project
@@ -302,3 +305,82 @@ def test_jobs_of_either_kind_are_listed_filtered_patched_and_cancelled_alike(tea
     cancelled = jobs.list(parent="projects/team-a", filter="state=CANCELLED").execute()["jobs"]
     assert [j["jobId"] for j in cancelled] == ["predict_1"]
     assert jobs.get(name="projects/team-a/jobs/train_1").execute()["state"] == "QUEUED"
+
+
+def test_a_missing_package_is_refused_at_submit_naming_its_field_and_uri(team, jobs, settings):
+    body = {
+        "jobId": "gone",
+        "trainingInput": training_input(
+            packageUris=["gs://demo/packages/trainer-0.1.tar.gz", "gs://demo/packages/gone.tar.gz"]
+        ),
+    }
+
+    with pytest.raises(HttpError) as caught:
+        jobs.create(parent="projects/team-a", body=body).execute()
+
+    error = json.loads(caught.value.content)["error"]
+    assert error["code"] == 400
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"].startswith(
+        "trainingInput.packageUris[1]: gs://demo/packages/gone.tar.gz was not found"
+    )
+    assert (
+        str(settings.STORAGE_LOCAL_ROOT) not in caught.value.content.decode()
+    )  # never where the bucket lives
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs"])
+def test_packages_in_s3_and_gcs_buckets_are_checked_at_submit(team, jobs, request, kind):
+    bucket = unique_bucket()
+    if kind == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        request.getfixturevalue("s3_bucket_factory")(bucket)
+        aws_client(endpoint).put_object(Bucket=bucket, Key="trainer-0.1.tar.gz", Body=b"a package")
+        credentials = {"access_key_id": S3_KEY_ID, "secret_access_key": S3_SECRET}
+        scheme = "s3"
+    else:
+        endpoint = request.getfixturevalue("gcs_endpoint")
+        request.getfixturevalue("gcs_bucket_factory")(bucket)
+        gcs_client(endpoint).bucket(bucket).blob("trainer-0.1.tar.gz").upload_from_string(b"a package")
+        credentials, scheme = {}, "gs"
+    storage_connection_create(
+        project=team, name=kind, kind=kind, buckets=[bucket], endpoint_url=endpoint, credentials=credentials
+    )
+    there, gone = f"{scheme}://{bucket}/trainer-0.1.tar.gz", f"{scheme}://{bucket}/gone.tar.gz"
+
+    made = jobs.create(
+        parent="projects/team-a",
+        body={"jobId": "there", "trainingInput": training_input(packageUris=[there])},
+    ).execute()
+    with pytest.raises(HttpError) as caught:
+        jobs.create(
+            parent="projects/team-a",
+            body={"jobId": "gone", "trainingInput": training_input(packageUris=[gone])},
+        ).execute()
+
+    assert made["jobId"] == "there"
+    assert caught.value.resp.status == 400
+    assert json.loads(caught.value.content)["error"]["message"].startswith(
+        f"trainingInput.packageUris[0]: {gone} was not found"
+    )
+
+
+def test_a_package_in_a_store_that_cannot_answer_now_is_accepted(team, jobs):
+    # Nothing listens on this port: the package cannot be checked, so the job is taken and its
+    # runner's download reports the URI if it fails.
+    storage_connection_create(
+        project=team,
+        name="away",
+        kind="s3",
+        buckets=["away"],
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        credentials={"access_key_id": S3_KEY_ID, "secret_access_key": S3_SECRET},
+    )
+
+    made = jobs.create(
+        parent="projects/team-a",
+        body={"jobId": "away", "trainingInput": training_input(packageUris=["s3://away/trainer-0.1.tar.gz"])},
+    ).execute()
+
+    assert made["jobId"] == "away"

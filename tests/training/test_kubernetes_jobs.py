@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
+from django.conf import settings as django_settings
 
 from mlplatform.compute import backends
 from mlplatform.compute.backends.base import LABEL_WORKLOAD
@@ -13,6 +14,7 @@ from mlplatform.compute.services import admission_pass, workload_start
 from mlplatform.storage.services import storage_connection_create
 from tests.factories import quota
 from tests.kube import kubeconfig
+from tests.packages import uploaded
 from training_app.services import job_create
 
 KINDS = ("ConfigMap", "Secret", "Service", "Job", "StatefulSet", "Deployment")
@@ -41,6 +43,7 @@ def test_a_distributed_gpu_job_creates_nothing_before_admission_and_everything_a
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(django_settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer packages its jobs name
     quota(project, "nvidia-a100-40gb", nominal_gpus=8, nominal_cpu=256, nominal_memory_gib=2048)
     quota(project, "cpu", nominal_cpu=64, nominal_memory_gib=256)
     gpus = {"acceleratorConfig": {"count": "2", "type": "NVIDIA_TESLA_A100"}}

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings as django_settings
 
 from mlplatform.compute.services import admission_pass, workload_start, workloads_sync
 from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_backend_io_outside_locks import row_is_locked
 from tests.factories import quota
+from tests.packages import uploaded
 from tests.training.test_kubernetes_jobs import cluster, objects_of
 from training_app import studies
 from training_app.models import Trial
@@ -37,6 +39,7 @@ def test_each_trial_is_a_job_with_its_arguments_and_its_reports_are_read_from_it
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(django_settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer package its trials name
     quota(project, "cpu", nominal_cpu=64, nominal_memory_gib=256)
     body = {
         "jobId": "tune",

@@ -14,6 +14,7 @@ from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_replica_states import replica_states
 from tests.factories import job_row, quota
 from tests.forms import read_form
+from tests.packages import uploaded
 from training_app import services
 from training_app.models import Job
 from training_app.views import (
@@ -50,6 +51,7 @@ def team(project, settings, tmp_path):
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer packages its jobs name
     quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
     return project
 
@@ -590,3 +592,19 @@ def test_without_a_python_version_a_runtime_runs_its_newest_python(seeded_catalo
     RuntimeVersion.objects.create(runtime_version="2.10", python_version="3.10", image="python:3.10-slim")
 
     assert runtime_version_for(runtime_version="2.10", python_version="").python_version == "3.10"
+
+
+def test_a_missing_package_is_marked_at_the_package_field_with_its_uri(client, team, editor, settings):
+    typed = {
+        **PACKAGE_FORM,
+        "package_uris": "gs://demo/packages/trainer-0.1.tar.gz\ngs://demo/packages/typo.tar.gz",
+    }
+
+    response = client.post("/projects/team-a/training/new/", typed)
+
+    form = read_form(response.content.decode())
+    assert response.status_code == 400
+    assert form.invalid == {"package_uris"}
+    assert form.messages[0].startswith("gs://demo/packages/typo.tar.gz was not found")
+    assert str(settings.STORAGE_LOCAL_ROOT) not in response.content.decode()
+    assert not Job.objects.exists()

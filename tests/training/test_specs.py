@@ -19,6 +19,7 @@ from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.quotas.models import Flavor
 from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_manifests import schema_errors
+from tests.packages import uploaded
 from training_app.models import RuntimeVersion
 from training_app.services import training_plan
 from training_app.specs import workload_name
@@ -36,6 +37,7 @@ def team(project, settings, tmp_path):
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer packages its jobs name
     return project
 
 

@@ -10,6 +10,7 @@ import pytest
 from mlplatform.compute.envexpand import expand, expand_all
 from mlplatform.compute.spec import spec_to_dict
 from mlplatform.storage.services import storage_connection_create
+from tests.packages import uploaded
 from training_app.runtime import trainer
 from training_app.services import training_plan
 from training_app.specs import TrialRun
@@ -28,6 +29,7 @@ def team(project, settings, tmp_path):
     storage_connection_create(
         project=project, name="local", kind="local", buckets=["demo"], make_default=True
     )
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")  # the trainer packages its jobs name
     return project
 
 

@@ -64,14 +64,23 @@ def buckets(project, settings, tmp_path) -> Path:
 
 
 def start_replicas(
-    project, buckets: Path, tmp_path: Path, python: str = sys.executable, without=(), **training_input
+    project,
+    buckets: Path,
+    tmp_path: Path,
+    python: str = sys.executable,
+    without=(),
+    removed_after_submit=(),
+    **training_input,
 ):
     """Every replica of the job's spec as a process, with the env (less `without`) and working
-    folder the local backend gives it: the cluster, and (role-index, Popen) pairs."""
+    folder the local backend gives it: the cluster, and (role-index, Popen) pairs. The bucket
+    files `removed_after_submit` (paths) go between the submit's checks and the start."""
     training_input.setdefault("packageUris", [f"gs://demo/packages/{WHEEL}"])
     training_input.setdefault("pythonModule", "trainer.task")
     training_input.setdefault("jobDir", "gs://demo/jobs/mnist")
     plan = training_plan(project=project, job_id="mnist_1", input=training_input, labels={})
+    for path in removed_after_submit:
+        path.unlink()
     ports = iter(range(23450, 23450 + plan.spec.replicas))
     cluster = {g.role: [f"127.0.0.1:{next(ports)}" for _ in range(g.count)] for g in plan.spec.groups}
     started = []
@@ -218,17 +227,22 @@ def test_without_a_cache_the_virtualenv_goes_under_the_working_folder(project, b
     assert Path(reports(buckets)["master-0"]["prefix"]).is_relative_to(tmp_path / "runs" / "master-0")
 
 
-def test_a_missing_package_fails_with_one_clear_line(project, buckets, tmp_path):
+def test_a_package_removed_after_the_submit_fails_with_one_line_naming_its_uri(project, buckets, tmp_path):
+    packages.uploaded(buckets / "demo", "packages/gone-1.0.tar.gz")
     _, started = start_replicas(
-        project, buckets, tmp_path, packageUris=["gs://demo/packages/gone-1.0.tar.gz"]
+        project,
+        buckets,
+        tmp_path,
+        packageUris=["gs://demo/packages/gone-1.0.tar.gz"],
+        removed_after_submit=[buckets / "demo" / "packages" / "gone-1.0.tar.gz"],
     )
 
     code, stderr = finish(started)["master-0"]
 
     assert code == 66
+    # the URI the user gave, not where the platform keeps the bucket
     assert stderr.splitlines() == [
-        f"mlplatform trainer: package gs://demo/packages/gone-1.0.tar.gz was not found in the local bucket "
-        f"{buckets / 'demo'}"
+        "mlplatform trainer: package gs://demo/packages/gone-1.0.tar.gz was not found"
     ]
 
 

@@ -377,7 +377,7 @@ def fetch_folder(uri: str, folder: Path) -> Path:
         path = bucket_dir.joinpath(*prefix.split("/")) if prefix else bucket_dir
         real, root = os.path.realpath(path), os.path.realpath(bucket_dir)
         if not (real == root or real.startswith(root + os.sep)) or not path.is_dir():
-            raise RunnerError(f"folder {uri} was not found in the local bucket {bucket_dir}", EXIT_NO_PACKAGE)
+            raise RunnerError(f"folder {uri} was not found", EXIT_NO_PACKAGE)
         return path
     folder.mkdir(parents=True, exist_ok=True)
     with _store_errors(uri):
@@ -407,7 +407,7 @@ def _local_object(uri: str, bucket_dir: Path, key: str) -> Path:
     path = bucket_dir.joinpath(*key.split("/"))
     inside = os.path.realpath(path).startswith(os.path.realpath(bucket_dir) + os.sep)
     if not inside or not path.is_file():
-        raise RunnerError(f"package {uri} was not found in the local bucket {bucket_dir}", EXIT_NO_PACKAGE)
+        raise RunnerError(f"package {uri} was not found", EXIT_NO_PACKAGE)
     return path
 
 
