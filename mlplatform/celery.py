@@ -22,6 +22,7 @@ app.conf.beat_schedule = {
     "sync-model-versions": {"task": "prediction_app.tasks.sync_versions", "schedule": _every},
     "collect-garbage": {"task": "mlplatform.compute.tasks.collect_garbage", "schedule": 300.0},
     "cull-idle-notebooks": {"task": "notebooks_app.tasks.cull_idle_notebooks", "schedule": 60.0},
+    "sample-project-usage": {"task": "mlplatform.compute.tasks.sample_usage", "schedule": 60.0},
     "purge-finished-operations": {
         "task": "mlplatform.gcp.tasks.operations_purge",
         "schedule": crontab(minute=17),

@@ -149,7 +149,9 @@ class TestWorkloads(ResourcePermissions):
         read(workload),
         read(f"{workload}logs/", ok=400),  # past the permission check: it has not started, so no log yet
         write("POST", f"{workload}cancel/"),
+        read(f"{workload}utilisation/"),
         read(f"{PROJECT}queue/"),
+        read(f"{PROJECT}usage/?period=7d"),
     )
 
     @pytest.fixture

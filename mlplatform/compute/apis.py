@@ -199,6 +199,29 @@ class QueueOutput(serializers.Serializer):
     gpu_hours_30_days = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
 
 
+class ReplicaUsageOutput(serializers.Serializer):
+    role = serializers.CharField()
+    index = serializers.IntegerField()
+    cpu_cores = serializers.FloatField(allow_null=True, help_text="Cores busy; null: not measured.")
+    memory_bytes = serializers.IntegerField(allow_null=True, help_text="Resident memory; null: not measured.")
+    gpu_percent = serializers.FloatField(allow_null=True, help_text="Null: not measured (or no GPU).")
+    gpu_memory_bytes = serializers.IntegerField(allow_null=True, help_text="Null: not measured (or no GPU).")
+
+
+class UtilisationOutput(serializers.Serializer):
+    replicas = ReplicaUsageOutput(many=True, help_text="The replicas running now.")
+    error = serializers.CharField(help_text="Why nothing was measured this time, if so.")
+
+
+class UsageHistoryOutput(serializers.Serializer):
+    period = serializers.CharField()
+    sampled = serializers.BooleanField(help_text="False: no sample in the period (the sampler did not run).")
+    labels = serializers.ListField(child=serializers.CharField(), help_text="Each point's time, local.")
+    queued = serializers.ListField(child=serializers.IntegerField(allow_null=True))
+    gpus_in_use = serializers.ListField(child=serializers.IntegerField(allow_null=True))
+    cpus_in_use = serializers.ListField(child=serializers.FloatField(allow_null=True))
+
+
 # --- views ------------------------------------------------------------------------------------
 
 
@@ -286,6 +309,25 @@ class WorkloadLogsApi(ProjectApi):
         )
         response["X-Accel-Buffering"] = "no"
         return response
+
+
+class WorkloadUtilisationApi(ProjectApi):
+    @extend_schema(responses=UtilisationOutput, summary="CPU, memory and GPU use of its running replicas now")
+    def get(self, request: Request, project: str, workload: str) -> Response:
+        utilisation = selectors.workload_utilisation(workload=self.workload(project, workload))
+        return Response(UtilisationOutput(utilisation).data)
+
+
+class UsageHistoryApi(ProjectApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("period", str, enum=list(selectors.USAGE_PERIODS), default="24h")],
+        responses=UsageHistoryOutput,
+        summary="Queue length and GPUs in use over time (a point a minute, or each hour's peak)",
+    )
+    def get(self, request: Request, project: str) -> Response:
+        period = request.query_params.get("period") or "24h"
+        history = selectors.usage_history(project=self.project(project), period=period)
+        return Response(UsageHistoryOutput(history).data)
 
 
 class QueueApi(ProjectApi):

@@ -178,3 +178,24 @@ class AdmissionLock(models.Model):
 
     def __str__(self) -> str:
         return f"admission lock ({self.passes} passes)"
+
+
+class UsageSample(models.Model):
+    """One project's queue and what its admitted workloads hold, in one minute: the points of the
+    project dashboard's charts over time, taken by the sample_usage task."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_samples")
+    time = models.DateTimeField(help_text="The minute it was taken in (no seconds): one per project.")
+    queued = models.PositiveIntegerField(default=0, help_text="Workloads waiting for admission.")
+    gpus_in_use = models.PositiveIntegerField(default=0, help_text="GPUs its admitted workloads hold.")
+    cpus_in_use = models.DecimalField(
+        max_digits=10, decimal_places=3, default=Decimal(0), help_text="CPUs its admitted workloads hold."
+    )
+
+    class Meta:
+        ordering = ["project", "time"]
+        constraints = [models.UniqueConstraint(fields=["project", "time"], name="usage_sample_minute")]
+        indexes = [models.Index(fields=["time"], name="usage_sample_time")]  # retention deletes by time
+
+    def __str__(self) -> str:
+        return f"{self.project} at {self.time:%Y-%m-%d %H:%M}: {self.queued} queued, {self.gpus_in_use} GPUs"

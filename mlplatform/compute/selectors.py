@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
 
 from mlplatform.compute import admission
 from mlplatform.compute.backends import default_backend_name, get_backend
 from mlplatform.compute.backends.base import BackendError, ReplicaUsage
-from mlplatform.compute.models import Workload, WorkloadRequest
+from mlplatform.compute.models import UsageSample, Workload, WorkloadRequest
 from mlplatform.compute.values import Endpoint
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
@@ -83,8 +85,6 @@ def with_queue_positions(workloads: Iterable[Workload]) -> list[Workload]:
 
 def gpu_hours(*, project: Project, days: int = 30) -> Decimal:
     """GPU-hours the project's workloads consumed in the last `days` (finished ones, by end time)."""
-    from django.utils import timezone
-
     since = timezone.now() - timedelta(days=days)
     total = Workload.objects.filter(project=project, finished_at__gte=since).aggregate(total=Sum("gpu_hours"))
     return total["total"] or Decimal(0)
@@ -107,6 +107,86 @@ def usage(*, projects: Iterable[Project] | None = None) -> dict[Key, Amounts]:
         )
         for row in totals
     }
+
+
+@dataclass(frozen=True)
+class ProjectLoad:
+    """How many of a project's workloads wait, and what its admitted ones hold, now."""
+
+    queued: int = 0
+    gpus: int = 0
+    cpu: Decimal = Decimal(0)
+
+
+def project_loads() -> dict[int, ProjectLoad]:
+    """Every project's load by primary key (idle projects too): three queries in all."""
+    queued = dict(
+        Workload.objects.filter(state=State.QUEUED)
+        .exclude(kind=Workload.Kind.GROUP)  # a group asks for nothing: its members queue
+        .values_list("project_id")
+        .annotate(n=Count("id"))
+        .values_list("project_id", "n")
+    )
+    held = dict(
+        (row["workload__project_id"], (row["gpus"] or 0, row["cpu"] or Decimal(0)))
+        for row in WorkloadRequest.objects.filter(workload__state__in=Workload.HOLDING)
+        .values("workload__project_id")
+        .annotate(gpus=Sum("gpus"), cpu=Sum("cpu"))
+    )
+    return {
+        pk: ProjectLoad(queued.get(pk, 0), *held.get(pk, (0, Decimal(0))))
+        for pk in Project.objects.values_list("id", flat=True)
+    }
+
+
+# The dashboard's periods: how far back, and how long one point of the chart is (its peak).
+USAGE_PERIODS = {
+    "24h": (timedelta(hours=24), timedelta(minutes=1)),
+    "7d": (timedelta(days=7), timedelta(hours=1)),
+}
+
+
+def usage_history(*, project: Project, period: str, now: datetime | None = None) -> dict:
+    """The project's queue length and GPUs (and CPUs) in use over `period` (a key of USAGE_PERIODS),
+    a point per minute (24h) or the peak of each hour (7d), oldest first; None for a point without
+    a sample (the sampler was not running then). Raises ApplicationError for another period."""
+    if period not in USAGE_PERIODS:
+        raise ApplicationError(
+            f"'{period}' is not a period: use {' or '.join(USAGE_PERIODS)}.", field="period"
+        )
+    span, step = USAGE_PERIODS[period]
+    now = timezone.localtime(now or timezone.now())
+    start = _bucket(now - span, step) + step
+    samples = UsageSample.objects.filter(project=project, time__gte=start)
+    if step == timedelta(hours=1):
+        samples = samples.annotate(bucket=TruncHour("time")).values("bucket")
+        samples = samples.annotate(q=Max("queued"), g=Max("gpus_in_use"), c=Max("cpus_in_use"))
+        rows = {row["bucket"]: row for row in samples}
+    else:
+        rows = {
+            row["time"]: row
+            for row in samples.values("time", q=F("queued"), g=F("gpus_in_use"), c=F("cpus_in_use"))
+        }
+    points = []
+    at = start
+    while at <= now:
+        points.append((at, rows.get(at)))
+        at += step
+    label = "%H:%M" if step < timedelta(hours=1) else "%a %H:%M"
+    return {
+        "period": period,
+        "sampled": any(row for _, row in points),
+        "labels": [timezone.localtime(at).strftime(label) for at, _ in points],
+        "queued": [row and row["q"] for _, row in points],
+        "gpus_in_use": [row and row["g"] for _, row in points],
+        "cpus_in_use": [row and float(row["c"]) for _, row in points],
+    }
+
+
+def _bucket(at: datetime, step: timedelta) -> datetime:
+    """The start of the minute (or hour) `at` falls in."""
+    at = at.replace(second=0, microsecond=0)
+    return at.replace(minute=0) if step >= timedelta(hours=1) else at
 
 
 def _quota_rows(projects: Iterable[Project] | None) -> QuerySet[ProjectQuota]:

@@ -31,8 +31,8 @@ from mlplatform.compute.backends.base import (
     WorkloadRef,
     WorkloadStatus,
 )
-from mlplatform.compute.models import AdmissionLock, Workload, WorkloadEvent, WorkloadRequest
-from mlplatform.compute.selectors import admission_inputs, quotas_for_admission
+from mlplatform.compute.models import AdmissionLock, UsageSample, Workload, WorkloadEvent, WorkloadRequest
+from mlplatform.compute.selectors import admission_inputs, project_loads, quotas_for_admission
 from mlplatform.compute.spec import SpecError, WorkloadSpec, spec_from_dict, spec_to_dict, validate_spec
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
@@ -536,6 +536,29 @@ def workloads_collect_garbage(*, now: datetime | None = None) -> list[str]:
 def _backends_in_use() -> set[str]:
     used = set(Workload.objects.exclude(backend="").values_list("backend", flat=True).distinct())
     return used | {default_backend_name()}
+
+
+def usage_sample(*, now: datetime | None = None, keep_days: int = 14) -> int:
+    """Record each project's queue length and the GPUs and CPUs its admitted workloads hold, as the
+    sample of the current minute: a second run in the same minute replaces that minute's sample,
+    never adds one. Samples older than `keep_days` go. Returns how many samples were written."""
+    now = now or timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    samples = [
+        UsageSample(
+            project_id=pk, time=minute, queued=load.queued, gpus_in_use=load.gpus, cpus_in_use=load.cpu
+        )
+        for pk, load in project_loads().items()
+    ]
+    with transaction.atomic():
+        UsageSample.objects.bulk_create(
+            samples,
+            update_conflicts=True,
+            unique_fields=["project", "time"],
+            update_fields=["queued", "gpus_in_use", "cpus_in_use"],
+        )
+        UsageSample.objects.filter(time__lt=now - timedelta(days=keep_days)).delete()
+    return len(samples)
 
 
 def workload_volumes_delete(*, project: Project, name: str) -> None:

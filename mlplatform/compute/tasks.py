@@ -49,6 +49,13 @@ def collect_garbage() -> int:
     return len(services.workloads_collect_garbage())
 
 
+@shared_task(name="mlplatform.compute.tasks.sample_usage")
+def sample_usage() -> int:
+    """Each project's queue and GPUs in use for this minute (the dashboard's charts); run twice in a
+    minute, the second replaces the first's samples."""
+    return services.usage_sample()
+
+
 @shared_task(
     name="mlplatform.compute.tasks.remove_run",
     autoretry_for=(BackendError,),

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from mlplatform.compute.selectors import quota_board
+from mlplatform.compute.selectors import USAGE_PERIODS, quota_board, usage_history
 from mlplatform.core import selectors as core_selectors
 from mlplatform.core.views import project_for_view
 
@@ -35,10 +35,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
+    period = request.GET.get("period")
+    period = period if period in USAGE_PERIODS else "24h"  # a page falls back; the API refuses
     context = {
         "project": obj,
         "quotas": quota_board(projects=[obj]),
         "members": core_selectors.project_members(obj),
         "role": core_selectors.project_role(obj, request.user),
+        "usage": usage_history(project=obj, period=period),
+        "periods": {"24h": "24 hours", "7d": "7 days"},
     }
     return render(request, "console/project_dashboard.html", context)
