@@ -236,6 +236,8 @@ PLATFORM_LOCATIONS = env.list("PLATFORM_LOCATIONS", default=["local"])
 API_TOKEN_PREFIX = "mlp_"
 # The image model versions serve in on image backends (docker/predictor builds it).
 PREDICTOR_IMAGE = env("PREDICTOR_IMAGE", default="mlplatform/predictor:latest")
+# The currency of the flavors' hourly prices (an ISO 4217 code), in which costs are shown.
+PRICE_CURRENCY = env("PRICE_CURRENCY", default="USD")
 
 # --- Object storage ---------------------------------------------------------------------
 # Fernet keys that encrypt storage credentials at rest; the first encrypts, all decrypt.

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from mlplatform.compute.models import Workload, WorkloadEvent
-from mlplatform.compute.selectors import default_backend_gpus, quota_board, workload_log_tail
+from mlplatform.compute.selectors import default_backend_gpus, quota_board, workload_cost, workload_log_tail
 from mlplatform.compute.values import Stage
 from mlplatform.core.errors import ApplicationError, Refusals
 from mlplatform.core.models import Project
@@ -329,6 +329,7 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         "workload": workload,
         "steps": spawn_steps(notebook),
         "events": events,
+        "cost": workload_cost(workload=workload) if workload is not None else None,
         "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
         if show_log
         else None,

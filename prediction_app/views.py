@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from mlplatform.compute.selectors import workload_log_tail
+from mlplatform.compute.selectors import workload_cost, workload_log_tail
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.paging import paginate
@@ -177,6 +177,7 @@ def _version_context(request: HttpRequest, version: Version) -> dict:
         "state": state,
         "workload": workload,
         "replicas": workload.replicas if workload is not None else [],
+        "cost": workload_cost(workload=workload) if workload is not None else None,
         "events": list(workload.events.select_related("actor").order_by("-time", "-id")[:EVENTS])
         if workload
         else [],

@@ -15,7 +15,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from mlplatform.compute.selectors import with_queue_positions, workload_log_tail
+from mlplatform.compute.selectors import (
+    with_queue_positions,
+    workload_cost,
+    workload_costs,
+    workload_log_tail,
+)
 from mlplatform.compute.views import chosen_replica
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
@@ -280,9 +285,11 @@ def job_list(request: HttpRequest, project: str) -> HttpResponse:
     jobs = listing.items
     with_queue_positions(job.workload for job in jobs)
     now = timezone.now()
+    costs = workload_costs((job.workload for job in jobs), now=now)
     for job in jobs:
         job.duration = duration(job.start_time, job.end_time, now)
         job.kind_title = kinds.get(job.kind, job.kind)
+        job.cost = costs[job.workload_id]
     context = {
         "project": obj,
         "jobs": jobs,
@@ -408,6 +415,7 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         context["log_lines"] = workload_log_tail(workload=workload, role=role, index=index)
     if fragment == "logs":
         return render(request, "training/_job_logs.html", context)
+    context["cost"] = workload_cost(workload=workload)
     if fragment == "status":
         return render(request, "training/_job_status.html", context)
     if job.kind == TRAINING and not spec:

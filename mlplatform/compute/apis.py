@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -124,11 +124,36 @@ class EventOutput(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class CostOutput(serializers.Serializer):
+    """One shape wherever a cost is reported (a workload's, a project's, one flavor's)."""
+
+    amount = serializers.DecimalField(
+        max_digits=None, decimal_places=2, source="cents", allow_null=True,
+        help_text="at the flavors' hourly prices, rounded to cents; null: no flavor it used has a price set",
+    )  # fmt: skip
+    currency = serializers.CharField(help_text="ISO 4217 code of the prices (the PRICE_CURRENCY setting)")
+    unpriced_flavors = serializers.ListField(
+        child=serializers.CharField(), source="unpriced",
+        help_text="flavors it used that have no price set: they count for nothing in `amount`",
+    )  # fmt: skip
+
+
 class WorkloadOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", default=None, allow_null=True)
     project = serializers.CharField(source="project.slug")
     requests = RequestOutput(many=True)
     queue_position = serializers.IntegerField(allow_null=True, read_only=True)
+    cost = serializers.SerializerMethodField(
+        help_text="per request, GPUs (vCPUs for a CPU-only flavor) x its flavor's hourly price x the hours "
+        "it ran, so far while it runs; a group's is its members'"
+    )
+
+    @extend_schema_field(CostOutput)
+    def get_cost(self, workload: Workload) -> dict:
+        costs = self.context.get("costs")  # a list's, read at once (selectors.workload_costs)
+        return CostOutput(
+            costs[workload.id] if costs is not None else selectors.workload_cost(workload=workload)
+        ).data
 
     class Meta:
         model = Workload
@@ -147,6 +172,7 @@ class WorkloadOutput(serializers.ModelSerializer):
             "replicas",
             "evictions",
             "gpu_hours",
+            "cost",
             "max_wait_seconds",
             "created_at",
             "admitted_at",
@@ -192,11 +218,36 @@ class QuotaOutput(serializers.Serializer):
     lending_limit = LimitsOutput()
 
 
+class FlavorCostOutput(serializers.Serializer):
+    flavor = serializers.CharField(source="flavor.name")
+    unit = serializers.CharField(
+        help_text="what the price is per hour of: GPU, or vCPU for a CPU-only flavor"
+    )
+    hours = serializers.DecimalField(
+        max_digits=None, decimal_places=4, help_text="GPU-hours (vCPU-hours for a CPU-only flavor) used"
+    )
+    hourly_price = serializers.DecimalField(
+        max_digits=10, decimal_places=2, source="flavor.hourly_price", help_text="0: no price set"
+    )
+    cost = CostOutput()
+
+
+class ProjectCostOutput(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="the window's start; it ends now")
+    total = CostOutput()
+    flavors = FlavorCostOutput(many=True, help_text="GPU flavors first")
+
+
 class QueueOutput(serializers.Serializer):
     running = WorkloadOutput(many=True)
     pending = WorkloadOutput(many=True)
     quotas = QuotaOutput(many=True)
     gpu_hours_30_days = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
+    cost_30_days = ProjectCostOutput(
+        required=False,
+        help_text="what the workloads that ended in the last 30 days or run now cost, each for its time "
+        "within them, per flavor",
+    )
 
 
 class ReplicaUsageOutput(serializers.Serializer):
@@ -248,7 +299,8 @@ class WorkloadListApi(ProjectApi):
         workloads = selectors.with_queue_positions(
             selectors.workloads_list(project=self.project(project), states=states)[:500]
         )
-        return Response(WorkloadOutput(workloads, many=True).data)
+        costs = selectors.workload_costs(workloads)
+        return Response(WorkloadOutput(workloads, many=True, context={"costs": costs}).data)
 
     @extend_schema(request=WorkloadInput, responses={201: WorkloadDetailOutput}, summary="Queue a workload")
     def post(self, request: Request, project: str) -> Response:
@@ -337,7 +389,8 @@ class QueueApi(ProjectApi):
         board = selectors.queue(project=obj)
         board["quotas"] = selectors.quota_board(projects=[obj])
         board["gpu_hours_30_days"] = selectors.gpu_hours(project=obj)
-        return Response(QueueOutput(board).data)
+        board["cost_30_days"] = selectors.project_cost(project=obj)
+        return Response(QueueOutput(board, context=_queue_costs(board)).data)
 
 
 class QuotaListApi(ProjectApi):
@@ -369,7 +422,12 @@ class AdminQueueApi(APIView):
             raise ApplicationError("Only platform staff see every queue.", code=ErrorCode.PERMISSION_DENIED)
         board = selectors.queue()
         board["quotas"] = selectors.quota_board()
-        return Response(QueueOutput(board).data)
+        return Response(QueueOutput(board, context=_queue_costs(board)).data)
+
+
+def _queue_costs(board: dict) -> dict:
+    """The serializer context with the costs of a queue's workloads, read at once."""
+    return {"costs": selectors.workload_costs([*board["running"], *board["pending"]])}
 
 
 def _int_param(params, name: str, default):

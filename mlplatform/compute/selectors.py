@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from uuid import UUID
 
+from django.conf import settings
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -19,7 +21,7 @@ from mlplatform.compute.values import Endpoint
 from mlplatform.core.errors import ApplicationError, ErrorCode
 from mlplatform.core.models import Project
 from mlplatform.quotas.amounts import Amounts
-from mlplatform.quotas.models import ProjectQuota
+from mlplatform.quotas.models import Flavor, ProjectQuota
 
 State = Workload.State
 
@@ -88,6 +90,165 @@ def gpu_hours(*, project: Project, days: int = 30) -> Decimal:
     since = timezone.now() - timedelta(days=days)
     total = Workload.objects.filter(project=project, finished_at__gte=since).aggregate(total=Sum("gpu_hours"))
     return total["total"] or Decimal(0)
+
+
+# --- cost ----------------------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+MICROSECOND = timedelta(microseconds=1)
+
+
+def money(amount: Decimal) -> str:
+    """`amount` rounded to cents in PRICE_CURRENCY: "$1,234.56" for USD, "1,234.56 EUR" otherwise."""
+    cents = amount.quantize(CENT, ROUND_HALF_UP)
+    currency = settings.PRICE_CURRENCY
+    return f"${cents:,}" if currency == "USD" else f"{cents:,} {currency}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What something cost at its flavors' hourly prices. `amount` is exact (pages and APIs round it
+    to cents); `priced` says whether it used a flavor with a price, `unpriced` names those it used
+    that have none (a price of 0: none set), which count for nothing."""
+
+    amount: Decimal = Decimal(0)
+    priced: bool = False
+    unpriced: tuple[str, ...] = ()
+
+    def __add__(self, other: Cost) -> Cost:
+        unpriced = tuple(sorted({*self.unpriced, *other.unpriced}))
+        return Cost(self.amount + other.amount, self.priced or other.priced, unpriced)
+
+    @property
+    def cents(self) -> Decimal | None:
+        """The amount rounded to cents; None where only flavors without a price were used."""
+        if self.unpriced and not self.priced:
+            return None
+        return self.amount.quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def currency(self) -> str:
+        return settings.PRICE_CURRENCY
+
+    def __str__(self) -> str:
+        if self.cents is None:
+            return "no price set"
+        if self.unpriced:
+            return f"{money(self.cents)} (no price set for {', '.join(self.unpriced)})"
+        return money(self.cents)
+
+
+def _units(flavor: Flavor, gpus: int, cpu: Decimal) -> Decimal:
+    """What a flavor's price is per hour of: its GPUs, or vCPUs for a CPU-only flavor."""
+    return Decimal(gpus) if flavor.is_gpu else cpu
+
+
+def _charge(flavor: Flavor, unit_seconds: Decimal) -> Cost:
+    if not flavor.hourly_price:
+        return Cost(unpriced=(flavor.name,))
+    return Cost(flavor.hourly_price * unit_seconds / 3600, priced=True)
+
+
+def _seconds_run(
+    started: datetime | None, finished: datetime | None, now: datetime, since: datetime | None = None
+) -> Decimal:
+    """Seconds from `started` (or `since`, if later) to `finished`, or to `now` while it runs; 0
+    before it started."""
+    if started is None:
+        return Decimal(0)
+    start = max(started, since) if since else started
+    return Decimal(max((finished or now) - start, timedelta(0)) // MICROSECOND) / 1_000_000
+
+
+def _requests_run(requests: QuerySet[WorkloadRequest]) -> QuerySet[WorkloadRequest]:
+    """Requests with their flavor and their workload's times, without the rest of its row."""
+    return requests.select_related("flavor").annotate(
+        started=F("workload__started_at"), finished=F("workload__finished_at"), member_of=F("workload__group")
+    )
+
+
+def workload_costs(workloads: Iterable[Workload], *, now: datetime | None = None) -> dict[UUID, Cost]:
+    """Each workload's cost by id: for each request, its GPUs (vCPUs for a CPU-only flavor) times
+    the flavor's hourly price times the hours it ran, from its start to its end, or to `now` while
+    it runs (nothing before it started). A group costs what its members do. One query, whatever
+    the number of workloads."""
+    now = now or timezone.now()
+    workloads = list(workloads)
+    costs = {workload.id: Cost() for workload in workloads}
+    if not costs:
+        return costs
+    groups = [workload.id for workload in workloads if workload.is_group]
+    rows = _requests_run(
+        WorkloadRequest.objects.filter(Q(workload__in=list(costs)) | Q(workload__group__in=groups))
+    )
+    for row in rows:
+        seconds = _seconds_run(row.started, row.finished, now)
+        cost = _charge(row.flavor, _units(row.flavor, row.gpus, row.cpu) * seconds)
+        for owner in {row.workload_id, row.member_of}:
+            if owner in costs:
+                costs[owner] += cost
+    return costs
+
+
+def workload_cost(*, workload: Workload, now: datetime | None = None) -> Cost:
+    """One workload's cost (workload_costs): what it has cost so far while it runs."""
+    return workload_costs([workload], now=now)[workload.id]
+
+
+@dataclass(frozen=True)
+class FlavorCost:
+    """One flavor's part of a project's cost: `hours` are GPU-hours (vCPU-hours for CPU only)."""
+
+    flavor: Flavor
+    hours: Decimal
+    cost: Cost
+
+    @property
+    def unit(self) -> str:
+        return "GPU" if self.flavor.is_gpu else "vCPU"
+
+    @property
+    def price(self) -> str:
+        """The flavor's hourly price as pages write it."""
+        return money(self.flavor.hourly_price) if self.flavor.hourly_price else "no price set"
+
+
+@dataclass(frozen=True)
+class ProjectCost:
+    """What a project's workloads cost from `since` to now, per flavor (GPU flavors first)."""
+
+    since: datetime
+    flavors: tuple[FlavorCost, ...]
+
+    @property
+    def total(self) -> Cost:
+        return sum((row.cost for row in self.flavors), Cost())
+
+
+def project_cost(*, project: Project, days: int = 30, now: datetime | None = None) -> ProjectCost:
+    """What the project's workloads cost in the last `days`, per flavor: those that ended in that
+    window and those running now, each for the part of its run within the window. One query,
+    whatever the number of workloads."""
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    requests = WorkloadRequest.objects.filter(workload__project=project, workload__started_at__lt=now).filter(
+        Q(workload__finished_at__isnull=True) | Q(workload__finished_at__gt=since)
+    )
+    flavors: dict[int, Flavor] = {}
+    unit_seconds: dict[int, Decimal] = {}
+    for row in _requests_run(requests):
+        seconds = _seconds_run(row.started, row.finished, now, since=since)
+        flavors[row.flavor_id] = row.flavor
+        unit_seconds[row.flavor_id] = (
+            unit_seconds.get(row.flavor_id, 0) + _units(row.flavor, row.gpus, row.cpu) * seconds
+        )
+    rows = (
+        FlavorCost(flavor=flavor, hours=unit_seconds[pk] / 3600, cost=_charge(flavor, unit_seconds[pk]))
+        for pk, flavor in flavors.items()
+    )
+    return ProjectCost(
+        since=since, flavors=tuple(sorted(rows, key=lambda r: (not r.flavor.is_gpu, r.flavor.name)))
+    )
 
 
 Key = tuple[str, str]  # (project slug, flavor name)

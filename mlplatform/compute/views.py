@@ -24,6 +24,7 @@ def queue(request: HttpRequest, project: str) -> HttpResponse:
         **selectors.queue(project=obj),
         "quotas": selectors.quota_board(projects=[obj]),
         "gpu_hours": selectors.gpu_hours(project=obj),
+        "cost": selectors.project_cost(project=obj),
     }
     template = "compute/_queue_body.html" if request.headers.get("HX-Request") else "compute/queue.html"
     return render(request, template, context)
@@ -70,6 +71,7 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
     if fragment == "logs":
         context["log_lines"] = selectors.workload_log_tail(workload=item, role=role, index=index)
         return render(request, "compute/_workload_logs.html", context)
+    context["cost"] = selectors.workload_cost(workload=item)
     if fragment == "status":
         return render(request, "compute/_workload_status.html", context)
     context["log_lines"] = selectors.workload_log_tail(workload=item, role=role, index=index)

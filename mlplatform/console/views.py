@@ -1,4 +1,4 @@
-"""The dashboards: each project's quota, what it uses and what it may take now, and its members."""
+"""The dashboards: each project's quota, what it uses and may take now, what it cost, and its members."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from mlplatform.compute.selectors import USAGE_PERIODS, quota_board, usage_history
+from mlplatform.compute.selectors import USAGE_PERIODS, project_cost, quota_board, usage_history
 from mlplatform.core import selectors as core_selectors
 from mlplatform.core.views import project_for_view
 
@@ -40,6 +40,7 @@ def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
     context = {
         "project": obj,
         "quotas": quota_board(projects=[obj]),
+        "cost": project_cost(project=obj),
         "members": core_selectors.project_members(obj),
         "role": core_selectors.project_role(obj, request.user),
         "usage": usage_history(project=obj, period=period),

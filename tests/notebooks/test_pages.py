@@ -3,6 +3,8 @@ progress, and the start, stop, change and delete actions (on queued notebooks: n
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +21,7 @@ from tests.factories import quota
 from tests.forms import read_form
 
 LIST = "/projects/team-a/notebooks/"
+HOUR = timedelta(hours=1)
 NEW = f"{LIST}new/"
 
 
@@ -355,6 +358,17 @@ def test_an_active_notebook_has_open_and_stop_but_no_start(team, editor, client)
     assert "Stop</button>" in page
     assert "> Start</button>" not in page
     assert "every 2s" not in page
+
+
+def test_the_page_shows_what_the_notebooks_start_cost(team, editor, client):
+    # Given a notebook of 2 A100s (3.93 per GPU-hour) that ran for an hour and was stopped
+    now = timezone.now()
+    notebook = queued(team, editor, "lab", flavor="nvidia-a100-80gb", gpus=2)
+    in_state(notebook, Workload.State.CANCELLED, started_at=now - 2 * HOUR, finished_at=now - HOUR)
+
+    page = client.get(f"{LIST}lab/").content.decode()
+
+    assert 'Cost of this start:</span> <span data-testid="cost">$7.86</span>' in page
 
 
 def test_the_idle_warning_is_included_on_the_page(team, editor, client):

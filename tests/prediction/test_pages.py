@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
@@ -117,6 +120,25 @@ def test_try_it_shows_an_answer_that_is_not_json_as_it_came(team, signed_in, mon
 
     assert tried.status_code == 200
     assert b"The version answered 502 with no JSON: Bad Gateway" in tried.content
+
+
+def test_a_version_page_shows_what_its_workload_cost(team, signed_in):
+    # Given a version on one mls1-c1-m2 node (1 vCPU of the CPU flavor, 0.04 per vCPU-hour) that
+    # served for 10 hours
+    model = services.model_create(project=team, body={"name": "iris"}, user=None)
+    services.version_create(
+        model=model, body={"name": "v1", "deploymentUri": "gs://demo/models/iris/"}, user=None
+    )
+    now = timezone.now()
+    Workload.objects.update(
+        state=Workload.State.CANCELLED,
+        started_at=now - timedelta(hours=11),
+        finished_at=now - timedelta(hours=1),
+    )
+
+    page = signed_in.get(f"{PAGES}iris/v1/").content.decode()
+
+    assert '<dt class="col-sm-4">Cost</dt><dd class="col-sm-8"><span data-testid="cost">$0.40</span>' in page
 
 
 def test_viewers_see_versions_but_cannot_change_or_try_them(team, client, member, stand_in):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from mlplatform.compute import services as compute
 from mlplatform.compute.models import Workload
@@ -527,6 +529,25 @@ def test_the_job_page_fragments_refresh_status_and_logs(client, team, editor):
     assert 'id="job-resource" hx-swap-oob="true"' in status
     assert logs.startswith('<div id="job-logs"')
     assert "No log yet" in logs
+
+
+def test_the_job_page_and_the_list_show_what_the_job_cost(client, team, editor):
+    # Given a BASIC job (4 vCPUs of the CPU flavor, 0.04 per vCPU-hour) that ran for 2 hours
+    job = submit(team)
+    now = timezone.now()
+    Workload.objects.filter(pk=job.workload_id).update(
+        state=Workload.State.SUCCEEDED,
+        started_at=now - timedelta(hours=3),
+        finished_at=now - timedelta(hours=1),
+    )
+
+    page = client.get(job.get_absolute_url()).content.decode()
+    status = client.get(f"{job.get_absolute_url()}?fragment=status").content.decode()
+    listed = client.get("/projects/team-a/training/").content.decode()
+
+    assert '<span data-testid="cost">$0.32</span>' in page
+    assert '<span data-testid="cost">$0.32</span>' in status
+    assert '<td class="small text-end text-nowrap" data-testid="job-cost">$0.32</td>' in listed
 
 
 def test_a_cancelled_training_job_whose_process_is_gone_no_longer_shows_master_running(
