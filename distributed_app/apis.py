@@ -20,7 +20,9 @@ class DistributedJobInput(serializers.Serializer):
 
     name = serializers.CharField(max_length=40)
     image = serializers.CharField(required=False, help_text="Every replica's image; mpirun in it")
-    command = serializers.ListField(child=serializers.CharField(), help_text="What every rank runs")
+    command = serializers.ListField(
+        child=serializers.CharField(), min_length=1, help_text="What every rank runs"
+    )
     workers = serializers.IntegerField(min_value=1, max_value=MAX_WORKERS)
     slots_per_worker = serializers.IntegerField(min_value=1, default=1, help_text="Ranks (GPUs) per worker")
     flavor = serializers.CharField(default="cpu")
