@@ -259,6 +259,51 @@ def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
     _shot(page, "training-jobs")
 
 
+def test_a_jobs_log_is_searched_wrapped_and_downloaded_whole(
+    page, live_server, project, admin_user, settings, tmp_path, local_compute
+):
+    from playwright.sync_api import expect
+
+    from mlplatform.storage.services import storage_connection_create
+    from tests.factories import replica_wrote
+    from training_app.services import job_create
+
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    storage_connection_create(project=project, name="local", kind="local", buckets=["demo"])
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    training = {"scaleTier": "BASIC", "pythonModule": "trainer.task"}
+    training["packageUris"] = ["gs://demo/packages/trainer-0.1.tar.gz"]
+    job = job_create(project=project, body={"jobId": "mnist_log", "trainingInput": training})
+    written = f"epoch 1 loss 0.9\nepoch 2 LOSS 0.5\nwarning: {'tf.data ' * 60}\n"
+    replica_wrote(job.workload, written)
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}{job.get_absolute_url()}")
+    log = page.get_by_test_id("log")
+    expect(log).to_contain_text("epoch 2 LOSS 0.5")
+    assert "{" not in page.locator(".log-panel").inner_text()  # no template text leaks onto the page
+
+    page.get_by_label("Search the log").fill("loss")
+    expect(log).to_have_text("epoch 1 loss 0.9\nepoch 2 LOSS 0.5\n")
+    page.get_by_label("Search the log").fill("nan")
+    expect(page.get_by_test_id("no-match")).to_have_text("No lines match “nan”.")
+    page.get_by_label("Search the log").fill("")
+    expect(log).to_contain_text("warning: tf.data")
+
+    white_space = "() => getComputedStyle(document.querySelector('#replica-log pre')).whiteSpace"
+    assert page.evaluate(white_space) == "pre"  # long lines scroll sideways in the log
+    page.get_by_label("Wrap lines").check()
+    assert page.evaluate(white_space) == "pre-wrap"
+    expect(page.get_by_label("Timestamps")).to_be_disabled()
+    expect(page.get_by_text("timestamps are not recorded by this backend")).to_be_visible()
+    _shot(page, "training-job-log")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "mnist_log-master-0.log"
+    assert Path(download.value.path()).read_text() == written
+
+
 def _confirm(page, question: str, action: str) -> None:
     """Answer the console's one confirmation dialog (base.html), after checking what it asks."""
     dialog = page.locator("#confirm-dialog")
