@@ -15,7 +15,7 @@ from mlplatform.storage.services import storage_connection_create
 from notebooks_app import services
 from notebooks_app.models import Notebook, NotebookActivity
 from notebooks_app.views import notebook_fields_from_form, spawn_steps
-from tests.factories import quota
+from tests.factories import quota, replica_wrote
 from tests.forms import read_form
 
 LIST = "/projects/team-a/notebooks/"
@@ -328,14 +328,15 @@ def test_on_the_local_backend_there_is_no_node_to_wait_for_nor_an_image_to_pull(
     ]
 
 
-def test_a_failed_notebook_says_why_in_plain_words_with_the_last_log_lines(team, editor, client, monkeypatch):
+def test_a_failed_notebook_says_why_in_plain_words_with_the_last_log_lines(
+    team, editor, client, notebook_compute
+):
     notebook = queued(team, editor)
     Workload.objects.filter(pk=notebook.workload_id).update(
-        state=Workload.State.FAILED, admitted_at=timezone.now(), reason="Jupyter exited with code 1"
+        admitted_at=timezone.now(), reason="Jupyter exited with code 1"
     )
-    monkeypatch.setattr(
-        "notebooks_app.views.workload_log_tail",
-        lambda **kwargs: ["Traceback (most recent call last):", "Boom"],
+    replica_wrote(
+        notebook.workload, "Traceback (most recent call last):\nBoom\n", state=Workload.State.FAILED
     )
 
     page = client.get(f"{LIST}lab/").content.decode()
@@ -354,7 +355,31 @@ def test_an_active_notebook_has_open_and_stop_but_no_start(team, editor, client)
     assert 'href="/notebooks/team-a/lab/lab" target="_blank"' in page
     assert "Stop</button>" in page
     assert "> Start</button>" not in page
-    assert "every 2s" not in page
+    assert 'hx-get="?fragment=status"' not in page  # settled: only its log is followed
+
+
+def test_a_running_notebooks_page_follows_jupyters_log(team, editor, client, notebook_compute):
+    # Given a notebook that is ready, and what Jupyter has written so far
+    notebook = queued(team, editor)
+    replica_wrote(notebook.workload, "[I ServerApp] Jupyter Server 2.14.2 is running at:\n")
+
+    # When its page is read, and its log polled after Jupyter wrote more
+    page = client.get(f"{LIST}lab/").content.decode()
+    replica_wrote(
+        notebook.workload, "[I ServerApp] Jupyter Server 2.14.2 is running at:\n[I] Kernel started\n"
+    )
+    polled = client.get(f"{LIST}lab/?fragment=logs&role=notebook&index=0").content.decode()
+
+    # Then the page shows the log and keeps following it
+    assert ">ACTIVE<" in page
+    assert "Jupyter's log</h2>" in page
+    assert "Jupyter Server 2.14.2 is running at:" in page
+    assert polled.startswith('<div id="replica-log"')
+    assert 'hx-trigger="every 2s"' in polled
+    assert "[I] Kernel started" in polled
+    assert (
+        f'href="/projects/team-a/queue/workloads/{notebook.workload_id}/log/?role=notebook&index=0"' in page
+    )
 
 
 def test_the_idle_warning_is_included_on_the_page(team, editor, client):
