@@ -338,18 +338,21 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         "workload": workload,
         "steps": spawn_steps(notebook),
         "events": events,
+        # who stopped it and why, when a stop ended its latest start
+        "stopped_by": events[0][2] if events and events[0][0].state == Workload.State.CANCELLED else "",
         "shows_log": workload is not None and notebook.state not in (State.STOPPED, State.DELETING),
         **_allowed(notebook.project, request.user),
         "polling": notebook.state not in SETTLED,
     }
 
 
-def _events(workload) -> list[tuple[WorkloadEvent, str]]:
-    """The latest events of the notebook's current start, each with its line in a notebook's words."""
+def _events(workload) -> list[tuple[WorkloadEvent, str, str]]:
+    """The latest events of the notebook's current start, each with the notebook's state it led to
+    and its line, in a notebook's words: a user's cancel of its workload is a stop."""
     if workload is None:
         return []
     events = workload.events.select_related("actor").order_by("-time", "-id")[:EVENTS]
-    return [(event, event.summary(STOP_WORDS)) for event in events]
+    return [(event, Notebook.STATES[event.state], event.summary(STOP_WORDS)) for event in events]
 
 
 def _form_of(notebook: Notebook) -> dict[str, str]:

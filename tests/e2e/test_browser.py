@@ -304,6 +304,42 @@ def test_a_jobs_log_is_searched_wrapped_and_downloaded_whole(
     assert Path(download.value.path()).read_text() == written
 
 
+def test_a_running_notebooks_page_follows_its_log_and_a_stop_reads_as_stopped_by_its_user(
+    page, live_server, project, admin_user, local_compute
+):
+    from playwright.sync_api import expect
+
+    from mlplatform.compute import services as compute
+    from mlplatform.quotas.models import Flavor
+    from notebooks_app.images import seed_images
+    from notebooks_app.models import NotebookImage
+    from notebooks_app.services import notebook_create
+    from tests.factories import replica_wrote
+
+    seed_images(NotebookImage, Flavor)
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    notebook = notebook_create(project=project, owner=admin_user, name="lab")
+    replica_wrote(notebook.workload, "[I ServerApp] Jupyter Server is running\n")
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/team-a/notebooks/lab/")
+    log = page.get_by_test_id("log")
+    expect(log).to_have_text("[I ServerApp] Jupyter Server is running\n")
+
+    replica_wrote(notebook.workload, "[I ServerApp] Jupyter Server is running\n[I] Kernel started\n")
+    expect(log).to_contain_text("[I] Kernel started")  # polled: no reload
+    _shot(page, "notebook-log")
+
+    page.get_by_role("button", name="Stop").click()
+    _confirm(page, "Stop lab?", "Stop notebook")
+    events = page.get_by_test_id("events")
+    expect(events).to_contain_text("stop requested by alice")
+    compute.workload_stop(workload_id=notebook.workload_id)
+    expect(page.get_by_test_id("stopped")).to_contain_text("Stopped by alice.")
+    expect(events.locator(".badge").first).to_have_text("STOPPED")
+    assert "cancel" not in page.locator("#notebook-status").inner_text().lower()
+    _shot(page, "notebook-stopped")
+
+
 def _confirm(page, question: str, action: str) -> None:
     """Answer the console's one confirmation dialog (base.html), after checking what it asks."""
     dialog = page.locator("#confirm-dialog")

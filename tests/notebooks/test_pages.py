@@ -3,11 +3,14 @@ progress, and the start, stop, change and delete actions (on queued notebooks: n
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mlplatform.compute import services as compute
 from mlplatform.compute.models import Workload
 from mlplatform.core.errors import Refusals
 from mlplatform.core.models import Role
@@ -391,6 +394,34 @@ def test_the_idle_warning_is_included_on_the_page(team, editor, client):
 
 
 # --- actions -------------------------------------------------------------------------------------
+
+
+def test_a_users_stop_reads_as_a_stop_on_the_notebooks_page_not_as_a_cancel(
+    team, editor, client, notebook_compute
+):
+    # Given a running notebook
+    notebook = queued(team, editor)
+    replica_wrote(notebook.workload, "")
+
+    # When its owner stops it, and its workload's stop is seen through
+    client.post(f"{LIST}lab/stop/")
+    stopping = client.get(f"{LIST}lab/?fragment=status").content.decode()
+    compute.workload_stop(workload_id=notebook.workload_id)
+    stopped = client.get(f"{LIST}lab/?fragment=status").content.decode()
+
+    # Then its page says it was stopped by her, in its events too, and never "cancelled"
+    assert badges(stopping)[0] == "STOPPING"
+    assert "stop requested by erin</span>" in stopping
+    assert "Stopped by erin. It holds no GPUs" in stopped
+    assert badges(stopped)[:2] == ["STOPPED", "STOPPING"]
+    assert "stopped by erin</span>" in stopped
+    assert "cancel" not in (stopping + stopped).lower()
+
+
+def badges(status: str) -> list[str]:
+    """The states of a notebook page's events, the latest first."""
+    events = status.split('data-testid="events"')[1]
+    return re.findall(r'class="badge state state-[a-z]+ align-self-start">([A-Z]+)<', events)
 
 
 def test_stop_start_and_delete_call_the_services(team, editor, client):

@@ -558,7 +558,7 @@ def test_an_editor_cancels_a_queued_job(client, team, editor):
 
     html = response.content.decode()
     assert Job.objects.get().state == "CANCELLED"
-    assert "cancelled" in html
+    assert "cancelled by erin" in html  # a job is cancelled (a notebook is stopped)
     assert ">CANCELLED<" in html
     assert 'hx-trigger="every 2s"' not in html  # nothing left to follow
     assert "already ended" in again.content.decode()
