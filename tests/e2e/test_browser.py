@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/ so that a person can look at the pages.
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,49 @@ def test_a_project_admin_adds_s3_tests_it_and_uploads_through_the_browser(
     with page.expect_download() as download:
         page.get_by_role("link", name="Download").click()
     assert download.value.suggested_filename == "metrics.json"
+
+
+def test_an_upload_says_saving_until_the_server_stored_it_and_then_uploaded_or_the_servers_refusal(
+    page, live_server, project, admin_user, settings, tmp_path, monkeypatch
+):
+    from playwright.sync_api import expect
+
+    from mlplatform.storage import services as storage
+
+    # Given a bucket whose server answers an upload only once the test lets it
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    (settings.STORAGE_LOCAL_ROOT / "demo").mkdir(parents=True)
+    storage.storage_connection_create(project=project, name="local", kind="local", buckets=["demo"])
+    answer, real_write = threading.Event(), storage.object_write
+
+    def stored_then_held(**kwargs):
+        info = real_write(**kwargs)
+        answer.wait(30)
+        return info
+
+    monkeypatch.setattr(storage, "object_write", stored_then_held)
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/team-a/storage/browse/?uri=gs://demo/")
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(os.urandom(512 * 1024))
+
+    # When a file is uploaded: every byte sent, the server not done yet
+    page.locator("#file-input").set_input_files(str(weights))
+    status = page.locator("#uploads .upload").filter(has_text="weights.bin").locator(".status")
+
+    # Then the bar says it is being saved, and uploaded only once the server answered
+    expect(status).to_have_text("saving…")
+    _shot(page, "upload-saving")
+    answer.set()
+    expect(status).to_have_text("uploaded")
+    page.locator("tbody td").filter(has_text="weights.bin").first.wait_for()  # the page, reloaded
+
+    # and a refusal reads as the server wrote it (a limit lowered after the page was served)
+    settings.STORAGE_UPLOAD_MAX_BYTES = 1000
+    page.locator("#file-input").set_input_files(str(weights))
+    refused = page.locator("#uploads .upload").filter(has_text="weights.bin").locator(".status")
+    expect(refused).to_have_text("failed: Uploads are limited to 1,000 bytes.")
+    _shot(page, "upload-refused")
 
 
 def test_the_queue_shows_why_a_workload_waits_and_a_member_cancels_it(page, live_server, project, admin_user):
