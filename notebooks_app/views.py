@@ -10,11 +10,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from mlplatform.compute.models import Workload, WorkloadEvent
-from mlplatform.compute.selectors import default_backend_gpus, quota_board, workload_cost, workload_log_tail
+from mlplatform.compute.selectors import default_backend_gpus, quota_board, workload_cost
 from mlplatform.compute.values import Stage
+from mlplatform.compute.views import replica_log
 from mlplatform.core.errors import ApplicationError, Refusals
 from mlplatform.core.models import Project
 from mlplatform.core.paging import paginate
@@ -24,7 +26,6 @@ from mlplatform.storage.selectors import connections_list
 from notebooks_app import selectors, services
 from notebooks_app.models import Notebook
 from notebooks_app.selectors import Access
-from notebooks_app.specs import ROLE
 
 State = Notebook.State
 SETTLED = (State.ACTIVE, State.STOPPED, State.FAILED)
@@ -305,8 +306,17 @@ def notebook_new(request: HttpRequest, project: str) -> HttpResponse:
 def notebook_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
     obj = project_for_view(request, project)
     notebook = selectors.notebook_get(project=obj, name=name)
+    fragment = request.GET.get("fragment")
     context = _detail_context(request, notebook)
-    if request.GET.get("fragment") == "status":
+    # A failed start's status says whether it wrote a log.
+    if notebook.workload is not None and (fragment in ("logs", None) or notebook.state == State.FAILED):
+        context.update(
+            replica_log(request, notebook.workload, lines=LOG_LINES),
+            log_download=reverse("workload-log", args=(obj.slug, notebook.workload.id)),
+        )
+    if fragment == "logs":
+        return render(request, "compute/_log.html", context)
+    if fragment == "status":
         return render(request, "notebooks/_notebook_status.html", context)
     if request.GET.get("edit") and notebook.is_stopped:
         context.update(_form_context(obj, _form_of(notebook), None), editing=True)
@@ -322,7 +332,6 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         workload.refresh_from_db()
         if events and events[0][0].state != workload.state:
             events = _events(workload)
-    show_log = workload is not None and notebook.state in (State.FAILED, State.STARTING)
     return {
         "project": notebook.project,
         "notebook": notebook,
@@ -330,20 +339,21 @@ def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:
         "steps": spawn_steps(notebook),
         "events": events,
         "cost": workload_cost(workload=workload) if workload is not None else None,
-        "log_lines": workload_log_tail(workload=workload, role=ROLE, index=0, lines=LOG_LINES)
-        if show_log
-        else None,
+        # who stopped it and why, when a stop ended its latest start
+        "stopped_by": events[0][2] if events and events[0][0].state == Workload.State.CANCELLED else "",
+        "shows_log": workload is not None and notebook.state not in (State.STOPPED, State.DELETING),
         **_allowed(notebook.project, request.user),
         "polling": notebook.state not in SETTLED,
     }
 
 
-def _events(workload) -> list[tuple[WorkloadEvent, str]]:
-    """The latest events of the notebook's current start, each with its line in a notebook's words."""
+def _events(workload) -> list[tuple[WorkloadEvent, str, str]]:
+    """The latest events of the notebook's current start, each with the notebook's state it led to
+    and its line, in a notebook's words: a user's cancel of its workload is a stop."""
     if workload is None:
         return []
     events = workload.events.select_related("actor").order_by("-time", "-id")[:EVENTS]
-    return [(event, event.summary(STOP_WORDS)) for event in events]
+    return [(event, Notebook.STATES[event.state], event.summary(STOP_WORDS)) for event in events]
 
 
 def _form_of(notebook: Notebook) -> dict[str, str]:

@@ -65,3 +65,18 @@ def job_row(
     return Job.objects.create(
         project=project, job_id=job_id, workload=workload, labels=labels or {}, kind=kind
     )
+
+
+def replica_wrote(workload, text: str, *, state: str = "RUNNING", index: int = 0) -> None:
+    """The workload in `state` on the local backend (the local_compute fixture's), its first group's
+    replica `index` having written `text` to its output.log, as a running process would."""
+    from mlplatform.compute.backends import get_backend
+    from mlplatform.compute.backends.local.launcher import OUTPUT_FILE
+    from mlplatform.compute.models import Workload
+
+    Workload.objects.filter(pk=workload.pk).update(state=state, backend="local")
+    workload.refresh_from_db()
+    role = workload.spec["groups"][0]["role"]
+    folder = get_backend("local").run_dir(workload.ref) / f"{role}-{index}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / OUTPUT_FILE).write_text(text)

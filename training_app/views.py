@@ -12,16 +12,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from mlplatform.compute.selectors import (
-    with_queue_positions,
-    workload_cost,
-    workload_costs,
-    workload_log_tail,
-)
-from mlplatform.compute.views import chosen_replica
+from mlplatform.compute.selectors import with_queue_positions, workload_cost, workload_costs
+from mlplatform.compute.views import log_file, replica_log
 from mlplatform.core.errors import ApplicationError
 from mlplatform.core.models import Role
 from mlplatform.core.paging import paginate
@@ -391,7 +387,6 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
     kind = job_kind(job.kind)
     workload = job.workload
     groups = workload.spec.get("groups", [])
-    role, index = chosen_replica(request, groups)
     context = {
         "project": obj,
         "job": job,
@@ -400,8 +395,6 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         "events": workload.events.all(),
         "groups": groups,
         "replica_names": [(g["role"], i) for g in groups for i in range(g.get("count", 1))],
-        "log_role": role,
-        "log_index": index,
         "can_edit": _can_edit(obj, request.user),
         "training_input": json.dumps(job.input, indent=2),
         "input_field": job.kind,
@@ -412,7 +405,9 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
         context["tuning"] = trials_page(job, spec)
     fragment = request.GET.get("fragment")
     if fragment in ("logs", None) and not spec:
-        context["log_lines"] = workload_log_tail(workload=workload, role=role, index=index)
+        context.update(
+            replica_log(request, workload), log_download=reverse("training-job-log", args=(project, job_id))
+        )
     if fragment == "logs":
         return render(request, "training/_job_logs.html", context)
     context["cost"] = workload_cost(workload=workload)
@@ -424,6 +419,13 @@ def job_detail(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
             for name, config in tf_configs(groups, job.input, workload.replicas)
         ]
     return render(request, "training/job_detail.html", context)
+
+
+@login_required
+def job_log(request: HttpRequest, project: str, job_id: str) -> HttpResponse:
+    """A replica's whole log as a file named after the job, for anyone who may see the job."""
+    job = job_get(project=project_for_view(request, project), job_id=job_id)
+    return log_file(request, job.workload, job.job_id)
 
 
 @login_required

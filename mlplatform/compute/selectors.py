@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -432,9 +433,16 @@ def admission_inputs() -> AdmissionInputs:
 
 
 def workload_logs(
-    *, workload: Workload, role: str | None, index: int, tail: int | None, follow: bool
+    *,
+    workload: Workload,
+    role: str | None,
+    index: int,
+    tail: int | None,
+    follow: bool,
+    timestamps: bool = False,
 ) -> Iterator[str]:
-    """One replica's log lines from the workload's backend."""
+    """One replica's log lines from the workload's backend; with `timestamps`, each after the time
+    it was written, where the backend records one (`log_timestamps`)."""
 
     roles = [group["role"] for group in workload.spec.get("groups", [])]
     role = role or (roles[0] if roles else "")
@@ -450,17 +458,54 @@ def workload_logs(
             f"'{workload.name}' has not started yet ({workload.state}): there is no log.",
             code=ErrorCode.FAILED_PRECONDITION,
         )
-    return get_backend(workload.backend).logs(workload.ref, role, index, tail=tail, follow=follow)
+    backend = get_backend(workload.backend)
+    return backend.logs(workload.ref, role, index, tail=tail, follow=follow, timestamps=timestamps)
+
+
+@dataclass(frozen=True)
+class LogView:
+    """One replica's log as a page shows it. `lines` is None while there is no log (yet)."""
+
+    lines: list[str] | None
+    timestamps: bool = False  # each line starts with its time
+    times_recorded: bool = False  # the backend can give each line's time
+
+
+def workload_log_view(
+    *, workload: Workload, role: str, index: int, lines: int = 200, q: str = "", timestamps: bool = False
+) -> LogView:
+    """The last `lines` lines of one replica's log for a page: with `q`, the last of those that
+    contain it in any case, searched through the whole log; with `timestamps`, each after the time
+    it was written, where the backend records one."""
+    times_recorded = get_backend(workload.backend or None).log_timestamps
+    timestamps = timestamps and times_recorded
+    if not workload.backend:
+        return LogView(None, timestamps, times_recorded)
+    try:
+        found = workload_logs(
+            workload=workload,
+            role=role,
+            index=index,
+            tail=None if q else lines,
+            follow=False,
+            timestamps=timestamps,
+        )
+    except ApplicationError:
+        return LogView(None, timestamps, times_recorded)
+    if q:
+        wanted = q.casefold()
+        found = (line for line in found if wanted in _log_text(line, timestamps).casefold())
+    return LogView(list(deque(found, maxlen=lines)), timestamps, times_recorded)
+
+
+def _log_text(line: str, timestamps: bool) -> str:
+    """What a line says, without the time in front of it: what a search looks in."""
+    return line.partition(" ")[2] if timestamps else line
 
 
 def workload_log_tail(*, workload: Workload, role: str, index: int, lines: int = 200) -> list[str] | None:
     """The last lines of one replica's log for a page, or None when there is none (yet)."""
-    if not workload.backend:
-        return None
-    try:
-        return list(workload_logs(workload=workload, role=role, index=index, tail=lines, follow=False))
-    except ApplicationError:
-        return None
+    return workload_log_view(workload=workload, role=role, index=index, lines=lines).lines
 
 
 def workload_endpoint(*, workload: Workload, role: str, port: int) -> Endpoint | None:

@@ -27,25 +27,46 @@
       xhr.open("PUT", `${zone.dataset.api}?uri=${encodeURIComponent(uri)}`);
       xhr.setRequestHeader("X-CSRFToken", csrf);
       xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+      // Every byte sent is not stored yet: the server still writes the object to its bucket, and
+      // only its answer says whether that worked.
+      const saving = () => {
+        bar.style.width = "100%";
+        bar.classList.add("progress-bar-striped", "progress-bar-animated");
+        status.textContent = "saving…";
+      };
+      const done = (ok, text) => {
+        bar.style.width = "100%";
+        bar.classList.remove("progress-bar-striped", "progress-bar-animated");
+        bar.classList.add(ok ? "bg-success" : "bg-danger");
+        status.textContent = text;
+        status.className = `status ${ok ? "text-success" : "text-danger"}`;
+        resolve(ok);
+      };
       xhr.upload.onprogress = (e) => {
         if (!e.lengthComputable) return;
+        if (e.loaded >= e.total) return saving();
         const pct = Math.round((100 * e.loaded) / e.total);
         bar.style.width = `${pct}%`;
         status.textContent = `${pct}%`;
       };
+      xhr.upload.onload = saving;
       xhr.onload = () => {
-        const ok = xhr.status === 201;
-        bar.style.width = "100%";
-        bar.classList.add(ok ? "bg-success" : "bg-danger");
-        let reason = "";
-        try { reason = Object.values(JSON.parse(xhr.responseText)).flat()[0]; } catch (_) { /* not JSON */ }
-        status.textContent = ok ? "uploaded" : `failed: ${reason || xhr.status}`;
-        status.className = `status ${ok ? "text-success" : "text-danger"}`;
-        resolve(ok);
+        const ok = xhr.status >= 200 && xhr.status < 300;
+        done(ok, ok ? "uploaded" : `failed: ${reason(xhr)}`);
       };
-      xhr.onerror = () => { status.textContent = "failed: network error"; resolve(false); };
+      xhr.onerror = () => done(false, "failed: network error");
       xhr.send(file);
     });
+  }
+
+  // What the server said was wrong: the API's {"detail": ...} or {field: [reasons]}, else its status.
+  function reason(xhr) {
+    try {
+      const body = JSON.parse(xhr.responseText);
+      const first = body.detail ?? Object.values(body).flat()[0];
+      if (typeof first === "string" && first) return first;
+    } catch (_) { /* not JSON: a proxy's page, say */ }
+    return `${xhr.status} ${xhr.statusText}`.trim();
   }
 
   async function uploadAll(files) {

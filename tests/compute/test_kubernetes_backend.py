@@ -8,6 +8,7 @@ names instead, and skip without one.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -395,6 +396,20 @@ def test_logs_of_a_replica_come_from_its_newest_pod(backend, kube):
 
     assert list(backend.logs(ref, "worker", 1, tail=2)) == ["epoch 1", "epoch 2"]
     assert list(backend.logs(ref, "worker", 5)) == []
+
+
+def test_logs_with_timestamps_start_each_line_with_the_time_the_kubelet_got_it(backend, kube):
+    ref = new_ref()
+    backend.submit(ref, training(workers=1), FLAVORS, WIRING)
+    [pod] = kube.kubelet.start_job(NS, job(ref, "worker"))
+    kube.set_logs(NS, pod["metadata"]["name"], "epoch 1\nepoch 2")
+
+    lines = list(backend.logs(ref, "worker", 0, tail=1, timestamps=True))
+
+    assert backend.log_timestamps
+    [(at, text)] = [line.split(" ", 1) for line in lines]
+    assert text == "epoch 2"
+    assert abs(datetime.fromisoformat(at) - datetime.now(UTC)) < timedelta(minutes=1)  # RFC 3339
 
 
 # --- utilisation ---------------------------------------------------------------------------

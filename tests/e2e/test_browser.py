@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/ so that a person can look at the pages.
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,49 @@ def test_a_project_admin_adds_s3_tests_it_and_uploads_through_the_browser(
     assert download.value.suggested_filename == "metrics.json"
 
 
+def test_an_upload_says_saving_until_the_server_stored_it_and_then_uploaded_or_the_servers_refusal(
+    page, live_server, project, admin_user, settings, tmp_path, monkeypatch
+):
+    from playwright.sync_api import expect
+
+    from mlplatform.storage import services as storage
+
+    # Given a bucket whose server answers an upload only once the test lets it
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    (settings.STORAGE_LOCAL_ROOT / "demo").mkdir(parents=True)
+    storage.storage_connection_create(project=project, name="local", kind="local", buckets=["demo"])
+    answer, real_write = threading.Event(), storage.object_write
+
+    def stored_then_held(**kwargs):
+        info = real_write(**kwargs)
+        answer.wait(30)
+        return info
+
+    monkeypatch.setattr(storage, "object_write", stored_then_held)
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/team-a/storage/browse/?uri=gs://demo/")
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(os.urandom(512 * 1024))
+
+    # When a file is uploaded: every byte sent, the server not done yet
+    page.locator("#file-input").set_input_files(str(weights))
+    status = page.locator("#uploads .upload").filter(has_text="weights.bin").locator(".status")
+
+    # Then the bar says it is being saved, and uploaded only once the server answered
+    expect(status).to_have_text("saving…")
+    _shot(page, "upload-saving")
+    answer.set()
+    expect(status).to_have_text("uploaded")
+    page.locator("tbody td").filter(has_text="weights.bin").first.wait_for()  # the page, reloaded
+
+    # and a refusal reads as the server wrote it (a limit lowered after the page was served)
+    settings.STORAGE_UPLOAD_MAX_BYTES = 1000
+    page.locator("#file-input").set_input_files(str(weights))
+    refused = page.locator("#uploads .upload").filter(has_text="weights.bin").locator(".status")
+    expect(refused).to_have_text("failed: Uploads are limited to 1,000 bytes.")
+    _shot(page, "upload-refused")
+
+
 def test_the_queue_shows_why_a_workload_waits_and_a_member_cancels_it(page, live_server, project, admin_user):
     from mlplatform.compute import services
     from mlplatform.compute.spec import spec_from_dict
@@ -257,6 +301,87 @@ def test_a_member_submits_a_training_job_from_the_form_and_follows_it(
     page.locator("tr[data-job='mnist_browser']").wait_for()
     assert "master-0 exited with code 2" in page.locator("tr[data-job='resnet_sweep_3']").inner_text()
     _shot(page, "training-jobs")
+
+
+def test_a_jobs_log_is_searched_wrapped_and_downloaded_whole(
+    page, live_server, project, admin_user, settings, tmp_path, local_compute
+):
+    from playwright.sync_api import expect
+
+    from mlplatform.storage.services import storage_connection_create
+    from tests.factories import replica_wrote
+    from training_app.services import job_create
+
+    settings.STORAGE_LOCAL_ROOT = tmp_path / "buckets"
+    storage_connection_create(project=project, name="local", kind="local", buckets=["demo"])
+    uploaded(settings.STORAGE_LOCAL_ROOT / "demo")
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    training = {"scaleTier": "BASIC", "pythonModule": "trainer.task"}
+    training["packageUris"] = ["gs://demo/packages/trainer-0.1.tar.gz"]
+    job = job_create(project=project, body={"jobId": "mnist_log", "trainingInput": training})
+    written = f"epoch 1 loss 0.9\nepoch 2 LOSS 0.5\nwarning: {'tf.data ' * 60}\n"
+    replica_wrote(job.workload, written)
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}{job.get_absolute_url()}")
+    log = page.get_by_test_id("log")
+    expect(log).to_contain_text("epoch 2 LOSS 0.5")
+    assert "{" not in page.locator(".log-panel").inner_text()  # no template text leaks onto the page
+
+    page.get_by_label("Search the log").fill("loss")
+    expect(log).to_have_text("epoch 1 loss 0.9\nepoch 2 LOSS 0.5\n")
+    page.get_by_label("Search the log").fill("nan")
+    expect(page.get_by_test_id("no-match")).to_have_text("No lines match “nan”.")
+    page.get_by_label("Search the log").fill("")
+    expect(log).to_contain_text("warning: tf.data")
+
+    white_space = "() => getComputedStyle(document.querySelector('#replica-log pre')).whiteSpace"
+    assert page.evaluate(white_space) == "pre"  # long lines scroll sideways in the log
+    page.get_by_label("Wrap lines").check()
+    assert page.evaluate(white_space) == "pre-wrap"
+    expect(page.get_by_label("Timestamps")).to_be_disabled()
+    expect(page.get_by_text("timestamps are not recorded by this backend")).to_be_visible()
+    _shot(page, "training-job-log")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "mnist_log-master-0.log"
+    assert Path(download.value.path()).read_text() == written
+
+
+def test_a_running_notebooks_page_follows_its_log_and_a_stop_reads_as_stopped_by_its_user(
+    page, live_server, project, admin_user, local_compute
+):
+    from playwright.sync_api import expect
+
+    from mlplatform.compute import services as compute
+    from mlplatform.quotas.models import Flavor
+    from notebooks_app.images import seed_images
+    from notebooks_app.models import NotebookImage
+    from notebooks_app.services import notebook_create
+    from tests.factories import replica_wrote
+
+    seed_images(NotebookImage, Flavor)
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    notebook = notebook_create(project=project, owner=admin_user, name="lab")
+    replica_wrote(notebook.workload, "[I ServerApp] Jupyter Server is running\n")
+    _login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/team-a/notebooks/lab/")
+    log = page.get_by_test_id("log")
+    expect(log).to_have_text("[I ServerApp] Jupyter Server is running\n")
+
+    replica_wrote(notebook.workload, "[I ServerApp] Jupyter Server is running\n[I] Kernel started\n")
+    expect(log).to_contain_text("[I] Kernel started")  # polled: no reload
+    _shot(page, "notebook-log")
+
+    page.get_by_role("button", name="Stop").click()
+    _confirm(page, "Stop lab?", "Stop notebook")
+    events = page.get_by_test_id("events")
+    expect(events).to_contain_text("stop requested by alice")
+    compute.workload_stop(workload_id=notebook.workload_id)
+    expect(page.get_by_test_id("stopped")).to_contain_text("Stopped by alice.")
+    expect(events.locator(".badge").first).to_have_text("STOPPED")
+    assert "cancel" not in page.locator("#notebook-status").inner_text().lower()
+    _shot(page, "notebook-stopped")
 
 
 def _confirm(page, question: str, action: str) -> None:

@@ -18,9 +18,10 @@ stale resourceVersion), delete and deletecollection (404 when missing; dependent
 ownerReferences go too, as the garbage collector would, unless `garbage_collector` is off), the
 status subresource, watch streams that resume from a resourceVersion and answer 410 Gone for
 versions older than the retained window (`watch_window`, `compact()`), discovery (`/api`,
-`/apis`, optional groups via `add_api_group`), pod logs (plain text, `tailLines`, `follow`), and
-the services/proxy subresource to backends the test declares (`service_backend`), with the
-apiserver's authentication check, Location and HTML link rewriting and WebSocket upgrades.
+`/apis`, optional groups via `add_api_group`), pod logs (plain text, `tailLines`, `follow`,
+`timestamps`), and the services/proxy subresource to backends the test declares
+(`service_backend`), with the apiserver's authentication check, Location and HTML link rewriting
+and WebSocket upgrades.
 It counts requests per verb and path (`requests`), counts successful creates per object
 (`created`), injects faults reproducibly (`faults`), and lets a test play the kubelet and the
 Job, StatefulSet and Deployment controllers (`kubelet`).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from tests.kube.objects import label_selector, labels_of
 from tests.kube.resources import Target, gone, not_found
@@ -16,20 +17,21 @@ POLL_SECONDS = 0.02  # how often a stream looks for new events, a closed client 
 
 
 class Streams(ObjectStore):
-    """The store, watched, with the pods' log text."""
+    """The store, watched, with the pods' log text, each line with the time it came (as the kubelet
+    notes it, for `timestamps`)."""
 
     def __init__(self, **store):
         super().__init__(**store)
-        self._logs: dict[tuple[str, str], list[str]] = {}
+        self._logs: dict[tuple[str, str], list[tuple[str, str]]] = {}
 
     def set_logs(self, namespace: str, pod: str, text: str) -> None:
         with self._cond:
-            self._logs[(namespace, pod)] = text.splitlines()
+            self._logs[(namespace, pod)] = _timed(text)
             self._cond.notify_all()
 
     def append_logs(self, namespace: str, pod: str, text: str) -> None:
         with self._cond:
-            self._logs.setdefault((namespace, pod), []).extend(text.splitlines())
+            self._logs.setdefault((namespace, pod), []).extend(_timed(text))
             self._cond.notify_all()
 
     def watch(self, target: Target, query: dict, is_gone: Callable[[], bool]) -> Iterator[dict]:
@@ -83,18 +85,21 @@ class Streams(ObjectStore):
 
     def logs(self, target: Target, query: dict, is_gone: Callable[[], bool]) -> tuple[list[str], Iterator]:
         """The pod's log lines so far (the last `tailLines`), and with `follow` what comes after,
-        until the pod ends or goes."""
+        until the pod ends or goes; with `timestamps`, each after its time and a space."""
         namespace, pod = target.namespace, target.name
         with self._cond:
             if (namespace, pod) not in self._objects[("", "pods")]:
                 raise not_found(target.resource, pod)
             lines = list(self._logs.get((namespace, pod), []))
         shown = lines[-int(query["tailLines"]) :] if query.get("tailLines") else lines
+        timestamps = query.get("timestamps") in ("true", "1")
+        text = [f"{at} {line}" if timestamps else line for at, line in shown]
         if query.get("follow") not in ("true", "1"):
-            return shown, iter(())
-        return shown, self._follow(namespace, pod, len(lines), is_gone)
+            return text, iter(())
+        later = self._follow(namespace, pod, len(lines), is_gone)
+        return text, (f"{at} {line}" if timestamps else line for at, line in later)
 
-    def _follow(self, namespace: str, pod: str, cursor: int, is_gone) -> Iterator[str]:
+    def _follow(self, namespace: str, pod: str, cursor: int, is_gone) -> Iterator[tuple[str, str]]:
         deadline = time.monotonic() + WATCH_LIMIT_SECONDS
         while not is_gone() and time.monotonic() < deadline:
             with self._cond:
@@ -111,6 +116,11 @@ class Streams(ObjectStore):
             yield from fresh
             if ended and not fresh:
                 return
+
+
+def _timed(text: str) -> list[tuple[str, str]]:
+    at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")  # RFC 3339
+    return [(at, line) for line in text.splitlines()]
 
 
 def _event(kind: str, obj: dict) -> dict:

@@ -84,7 +84,7 @@ def test_a_user_creates_a_notebook_from_the_form_and_opens_jupyterlab_through_th
     page.wait_for_url("**/projects/team-a/notebooks/lab/")
     _wait_for_state(page, "ACTIVE")
     assert page.get_by_test_id("steps").locator("li[data-status=done]").count() == 6
-    assert page.get_by_test_id("events").get_by_text("RUNNING").count() >= 1
+    assert page.get_by_test_id("events").get_by_text("ACTIVE").count() >= 1
     _shot(page, "notebook-detail")
 
     with page.context.expect_page() as opened:

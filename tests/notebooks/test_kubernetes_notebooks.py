@@ -10,6 +10,7 @@ import json
 import re
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -82,6 +83,36 @@ def test_a_gpu_notebook_runs_as_a_statefulset_and_keeps_its_home_across_stop(clu
         if (c["metadata"].get("labels") or {}).get(LABEL_PROJECT) == project.slug
         and c["metadata"]["name"].startswith("first-")
     ] == []
+
+
+def test_a_running_notebooks_page_follows_its_pods_log_with_the_time_of_each_line(
+    cluster, project, member, client
+):
+    # Given a notebook whose pod is ready and has written a line
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    owner = member()
+    notebook = notebook_create(project=project, owner=owner, name="lab")
+    admission_pass()
+    notebook.refresh_from_db()
+    workload_start(workload_id=notebook.workload.id)
+    [statefulset] = ours(cluster, "StatefulSet", notebook.workload.id.hex)
+    [pod] = cluster.kubelet.start_statefulset(project.slug, statefulset["metadata"]["name"])
+    workloads_sync()
+    cluster.set_logs(project.slug, pod["metadata"]["name"], "[I ServerApp] Jupyter Server is running\n")
+    client.force_login(owner)
+
+    # When its owner opens its page, and turns timestamps on
+    page = client.get("/projects/team-a/notebooks/lab/").content.decode()
+    timed = client.get("/projects/team-a/notebooks/lab/?fragment=logs&timestamps=1").content.decode()
+
+    # Then the page follows the pod's log, and each line can say when the kubelet got it
+    assert ">ACTIVE<" in page
+    assert "[I ServerApp] Jupyter Server is running" in page
+    assert 'hx-trigger="every 2s"' in timed
+    assert "timestamps are not recorded" not in page
+    at, text = re.search(r'data-testid="log">(.*)\n', timed)[1].split(" ", 1)
+    assert text == "[I ServerApp] Jupyter Server is running"
+    assert abs(datetime.fromisoformat(at) - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_only_the_chosen_storage_connections_reach_the_notebook_and_only_through_a_secret(

@@ -3,6 +3,7 @@ progress, and the start, stop, change and delete actions (on queued notebooks: n
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mlplatform.compute import services as compute
 from mlplatform.compute.models import Workload
 from mlplatform.core.errors import Refusals
 from mlplatform.core.models import Role
@@ -17,7 +19,7 @@ from mlplatform.storage.services import storage_connection_create
 from notebooks_app import services
 from notebooks_app.models import Notebook, NotebookActivity
 from notebooks_app.views import notebook_fields_from_form, spawn_steps
-from tests.factories import quota
+from tests.factories import quota, replica_wrote
 from tests.forms import read_form
 
 LIST = "/projects/team-a/notebooks/"
@@ -331,14 +333,15 @@ def test_on_the_local_backend_there_is_no_node_to_wait_for_nor_an_image_to_pull(
     ]
 
 
-def test_a_failed_notebook_says_why_in_plain_words_with_the_last_log_lines(team, editor, client, monkeypatch):
+def test_a_failed_notebook_says_why_in_plain_words_with_the_last_log_lines(
+    team, editor, client, notebook_compute
+):
     notebook = queued(team, editor)
     Workload.objects.filter(pk=notebook.workload_id).update(
-        state=Workload.State.FAILED, admitted_at=timezone.now(), reason="Jupyter exited with code 1"
+        admitted_at=timezone.now(), reason="Jupyter exited with code 1"
     )
-    monkeypatch.setattr(
-        "notebooks_app.views.workload_log_tail",
-        lambda **kwargs: ["Traceback (most recent call last):", "Boom"],
+    replica_wrote(
+        notebook.workload, "Traceback (most recent call last):\nBoom\n", state=Workload.State.FAILED
     )
 
     page = client.get(f"{LIST}lab/").content.decode()
@@ -357,7 +360,31 @@ def test_an_active_notebook_has_open_and_stop_but_no_start(team, editor, client)
     assert 'href="/notebooks/team-a/lab/lab" target="_blank"' in page
     assert "Stop</button>" in page
     assert "> Start</button>" not in page
-    assert "every 2s" not in page
+    assert 'hx-get="?fragment=status"' not in page  # settled: only its log is followed
+
+
+def test_a_running_notebooks_page_follows_jupyters_log(team, editor, client, notebook_compute):
+    # Given a notebook that is ready, and what Jupyter has written so far
+    notebook = queued(team, editor)
+    replica_wrote(notebook.workload, "[I ServerApp] Jupyter Server 2.14.2 is running at:\n")
+
+    # When its page is read, and its log polled after Jupyter wrote more
+    page = client.get(f"{LIST}lab/").content.decode()
+    replica_wrote(
+        notebook.workload, "[I ServerApp] Jupyter Server 2.14.2 is running at:\n[I] Kernel started\n"
+    )
+    polled = client.get(f"{LIST}lab/?fragment=logs&role=notebook&index=0").content.decode()
+
+    # Then the page shows the log and keeps following it
+    assert ">ACTIVE<" in page
+    assert "Jupyter's log</h2>" in page
+    assert "Jupyter Server 2.14.2 is running at:" in page
+    assert polled.startswith('<div id="replica-log"')
+    assert 'hx-trigger="every 2s"' in polled
+    assert "[I] Kernel started" in polled
+    assert (
+        f'href="/projects/team-a/queue/workloads/{notebook.workload_id}/log/?role=notebook&index=0"' in page
+    )
 
 
 def test_the_page_shows_what_the_notebooks_start_cost(team, editor, client):
@@ -380,6 +407,34 @@ def test_the_idle_warning_is_included_on_the_page(team, editor, client):
 
 
 # --- actions -------------------------------------------------------------------------------------
+
+
+def test_a_users_stop_reads_as_a_stop_on_the_notebooks_page_not_as_a_cancel(
+    team, editor, client, notebook_compute
+):
+    # Given a running notebook
+    notebook = queued(team, editor)
+    replica_wrote(notebook.workload, "")
+
+    # When its owner stops it, and its workload's stop is seen through
+    client.post(f"{LIST}lab/stop/")
+    stopping = client.get(f"{LIST}lab/?fragment=status").content.decode()
+    compute.workload_stop(workload_id=notebook.workload_id)
+    stopped = client.get(f"{LIST}lab/?fragment=status").content.decode()
+
+    # Then its page says it was stopped by her, in its events too, and never "cancelled"
+    assert badges(stopping)[0] == "STOPPING"
+    assert "stop requested by erin</span>" in stopping
+    assert "Stopped by erin. It holds no GPUs" in stopped
+    assert badges(stopped)[:2] == ["STOPPED", "STOPPING"]
+    assert "stopped by erin</span>" in stopped
+    assert "cancel" not in (stopping + stopped).lower()
+
+
+def badges(status: str) -> list[str]:
+    """The states of a notebook page's events, the latest first."""
+    events = status.split('data-testid="events"')[1]
+    return re.findall(r'class="badge state state-[a-z]+ align-self-start">([A-Z]+)<', events)
 
 
 def test_stop_start_and_delete_call_the_services(team, editor, client):

@@ -14,7 +14,7 @@ from mlplatform.compute.models import Workload
 from mlplatform.core.models import Role
 from mlplatform.storage.services import storage_connection_create
 from tests.compute.test_replica_states import replica_states
-from tests.factories import job_row, quota
+from tests.factories import job_row, quota, replica_wrote
 from tests.forms import read_form
 from tests.packages import uploaded
 from training_app import services
@@ -527,7 +527,7 @@ def test_the_job_page_fragments_refresh_status_and_logs(client, team, editor):
     assert status.startswith('<div id="job-status"')
     assert 'id="job-header" hx-swap-oob="true"' in status
     assert 'id="job-resource" hx-swap-oob="true"' in status
-    assert logs.startswith('<div id="job-logs"')
+    assert logs.startswith('<div id="replica-log"')
     assert "No log yet" in logs
 
 
@@ -579,10 +579,79 @@ def test_an_editor_cancels_a_queued_job(client, team, editor):
 
     html = response.content.decode()
     assert Job.objects.get().state == "CANCELLED"
-    assert "cancelled" in html
+    assert "cancelled by erin" in html  # a job is cancelled (a notebook is stopped)
     assert ">CANCELLED<" in html
     assert 'hx-trigger="every 2s"' not in html  # nothing left to follow
     assert "already ended" in again.content.decode()
+
+
+# --- a job's log -----------------------------------------------------------------------------------
+
+EPOCHS = "".join(f"epoch {n}: loss 0.{n:03d}\n" for n in range(1, 301)) + "Saved model to gs://demo/out\n"
+
+
+def test_a_viewer_downloads_the_whole_log_as_a_file_named_after_the_job_and_replica(
+    client, team, member, outsider, local_compute
+):
+    # Given a running job whose master wrote more lines than its page shows
+    job = submit(team)
+    replica_wrote(job.workload, EPOCHS)
+    client.force_login(member(Role.VIEWER))
+
+    # When a viewer of the project follows the page's Download link
+    page = client.get(job.get_absolute_url()).content.decode()
+    link = re.search(r'href="([^"]+)"><i class="bi bi-download"></i> Download', page)[1]
+    response = client.get(link)
+
+    # Then they get every line, as a text file called after the job and the replica
+    assert "epoch 101: " not in page  # the page: the last 200 lines
+    assert "epoch 102: " in page
+    assert link == "/projects/team-a/training/mnist_1/log/?role=master&index=0"
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="mnist_1-master-0.log"'
+    assert b"".join(response.streaming_content).decode() == EPOCHS
+    assert client.get(link.replace("master", "worker")).status_code == 400
+    client.force_login(outsider)
+    assert client.get(link).status_code == 404
+
+
+def test_the_log_search_keeps_matching_lines_in_any_case_and_says_when_none_match(
+    client, team, editor, local_compute
+):
+    job = submit(team)
+    replica_wrote(job.workload, EPOCHS)
+    logs = f"{job.get_absolute_url()}?fragment=logs&role=master&index=0"
+
+    found = client.get(f"{logs}&q=SAVED").content.decode()
+    early = client.get(f"{logs}&q=epoch 1").content.decode()  # searched through the whole log
+    none = client.get(f"{logs}&q=nan").content.decode()
+    page = client.get(f"{job.get_absolute_url()}?q=saved+model").content.decode()  # without htmx
+
+    assert "Saved model to gs://demo/out" in found
+    assert "epoch" not in found
+    assert "epoch 1: loss 0.001" in early
+    assert "epoch 100: loss 0.100" in early
+    assert "epoch 2: loss" not in early
+    assert "No lines match “nan”." in none
+    assert 'value="saved model"' in page
+    assert page.count("epoch ") == 0
+
+
+def test_timestamps_and_wrapping_are_offered_and_the_local_backend_says_it_records_no_times(
+    client, team, editor, local_compute
+):
+    job = submit(team)
+    replica_wrote(job.workload, "epoch 1\n")
+
+    page = client.get(f"{job.get_absolute_url()}?timestamps=1&wrap=1").content.decode()
+
+    timestamps = re.search(r'<input [^>]*id="log-timestamps"[^>]*>', page)[0]
+    assert "disabled" in timestamps
+    assert "checked" not in timestamps  # asked for, but there are none to show
+    assert "(timestamps are not recorded by this backend)" in page
+    assert re.search(r'<input [^>]*id="log-wrap"[^>]*checked', page)
+    assert '<pre class="log-view mb-0" data-testid="log">epoch 1\n</pre>' in page
 
 
 def test_the_form_offers_runtime_versions_newest_first_as_numbers(client, member, seeded_catalog):

@@ -141,6 +141,7 @@ class BackendError(Exception):
 
 class Backend(Protocol):
     name: str
+    log_timestamps: bool  # whether logs(timestamps=True) can say when each line was written
 
     def submit(
         self, ref: WorkloadRef, spec: WorkloadSpec, flavors: Mapping[str, FlavorInfo], wiring: Wiring
@@ -154,9 +155,18 @@ class Backend(Protocol):
         never one request per workload."""
 
     def logs(
-        self, ref: WorkloadRef, role: str, index: int, *, tail: int | None = None, follow: bool = False
+        self,
+        ref: WorkloadRef,
+        role: str,
+        index: int,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[str]:
-        """Log lines of one replica; with `follow`, goes on until the replica ends."""
+        """Log lines of one replica; with `follow`, goes on until the replica ends. With
+        `timestamps` (where `log_timestamps`), each line starts with the RFC 3339 time it was
+        written and a space, as `kubectl logs --timestamps` shows it."""
 
     def endpoint(self, ref: WorkloadRef, role: str, port: int) -> Endpoint | None:
         """Where the console can reach the port of the group's first replica, or None."""

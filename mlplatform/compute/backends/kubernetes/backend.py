@@ -56,6 +56,7 @@ POD_PHASES = {
 
 class KubernetesBackend:
     name = "kubernetes"
+    log_timestamps = True  # the kubelet notes when each line came
 
     def __init__(
         self,
@@ -162,14 +163,22 @@ class KubernetesBackend:
         return {ref.id: self._status(ref) for ref in refs}
 
     def logs(
-        self, ref: WorkloadRef, role: str, index: int, *, tail: int | None = None, follow: bool = False
+        self,
+        ref: WorkloadRef,
+        role: str,
+        index: int,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[str]:
         """The log of the replica's newest pod; nothing when it has no pod (yet)."""
         self.informers["Pod"].sync_once()
         pod = _replicas(self._replica_pods(ref)).get((role, index))
         if pod is None:
             return iter(())
-        return self.client.pod_logs(ref.project, pod["metadata"]["name"], tail_lines=tail, follow=follow)
+        name = pod["metadata"]["name"]
+        return self.client.pod_logs(ref.project, name, tail_lines=tail, follow=follow, timestamps=timestamps)
 
     def endpoint(self, ref: WorkloadRef, role: str, port: int) -> Endpoint:
         """The workload's Service: by its cluster DNS name from a console in the cluster, else

@@ -314,10 +314,18 @@ class KubeClient:
             response.release_conn()
 
     def pod_logs(
-        self, namespace: str, pod: str, *, tail_lines: int | None = None, follow: bool = False
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        tail_lines: int | None = None,
+        follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[str]:
-        """A pod's log lines (the last `tail_lines`); with `follow`, on until the pod ends."""
-        query = {key: value for key, value in (("tailLines", tail_lines), ("follow", follow)) if value}
+        """A pod's log lines (the last `tail_lines`); with `follow`, on until the pod ends; with
+        `timestamps`, each starting with the RFC 3339 time the kubelet got it and a space."""
+        options = (("tailLines", tail_lines), ("follow", follow), ("timestamps", timestamps))
+        query = {key: value for key, value in options if value}
         action = f"read the logs of pod {namespace}/{pod}"
         try:
             response = self._open(

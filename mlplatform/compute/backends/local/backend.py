@@ -54,6 +54,9 @@ class LocalBackend:
     """Implements base.Backend with processes under `root`; `gpus` are the indexes it may hand out."""
 
     name = "local"
+    # A replica's output goes straight from its process to output.log (so it outlives the launcher):
+    # nothing in between to note when each line came.
+    log_timestamps = False
 
     def __init__(
         self,
@@ -244,10 +247,18 @@ class LocalBackend:
     # --- logs and endpoints -------------------------------------------------------------------
 
     def logs(
-        self, ref: WorkloadRef, role: str, index: int, *, tail: int | None = None, follow: bool = False
+        self,
+        ref: WorkloadRef,
+        role: str,
+        index: int,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[str]:
         """Lines of the replica's output.log (with a line marking each attempt); with `follow`,
-        new lines as they come until the replica ends. Nothing for a replica never started."""
+        new lines as they come until the replica ends. Nothing for a replica never started. The
+        lines carry no times (`log_timestamps` is False): `timestamps` changes nothing."""
         replica_dir = self.run_dir(ref) / f"{layout.segment(role)}-{int(index)}"
         yield from replica_log(replica_dir, tail, follow=follow)
 
