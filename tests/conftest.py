@@ -14,7 +14,7 @@ from mlplatform.core.models import Role
 from mlplatform.core.services import api_token_create
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
-pytest_plugins = ["tests.stores", "tests.kube"]
+pytest_plugins = ["tests.stores", "tests.kube", "tests.cluster"]
 
 
 @pytest.fixture

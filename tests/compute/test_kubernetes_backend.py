@@ -1,8 +1,9 @@
 """The Kubernetes backend against the API test server (tests/kube/), with the real manifests.
 
 The test plays the kubelet and the Job controller (`kube.kubelet`) and reads statuses back the
-way the sync task does. No database. Tests marked `cluster` run against the cluster KUBECONFIG
-names instead, and skip without one.
+way the sync task does. No database. The test marked `cluster` runs on a real control plane
+instead (KUBECONFIG's cluster, else tests/cluster/'s); tests/cluster/test_kubernetes_backend.py
+runs the backend's key paths there.
 """
 
 from __future__ import annotations

@@ -71,15 +71,12 @@ def kube() -> Iterator[KubeApiServer]:
 
 
 @pytest.fixture
-def cluster_api_client():
-    """A `kubernetes.client.ApiClient` for the real cluster KUBECONFIG names (tests marked `cluster`)."""
+def cluster_api_client(request):
+    """A `kubernetes.client.ApiClient` for a real cluster (tests marked `cluster`): the one KUBECONFIG
+    names, else the session's own control plane (tests/cluster/)."""
     from kubernetes import config
 
-    client = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
+    path = os.environ.get("KUBECONFIG") or str(request.getfixturevalue("control_plane").kubeconfig)
+    client = config.new_client_from_config(config_file=path)
     yield client
     client.close()
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("cluster") and not os.environ.get("KUBECONFIG"):
-        pytest.skip("needs a real Kubernetes cluster: set KUBECONFIG to run it")
