@@ -307,20 +307,25 @@ def notebook_detail(request: HttpRequest, project: str, name: str) -> HttpRespon
     obj = project_for_view(request, project)
     notebook = selectors.notebook_get(project=obj, name=name)
     fragment = request.GET.get("fragment")
-    context = _detail_context(request, notebook)
-    # A failed start's status says whether it wrote a log.
-    if notebook.workload is not None and (fragment in ("logs", None) or notebook.state == State.FAILED):
-        context.update(
-            replica_log(request, notebook.workload, lines=LOG_LINES),
-            log_download=reverse("workload-log", args=(obj.slug, notebook.workload.id)),
-        )
-    if fragment == "logs":
+    if fragment == "logs":  # polled every 2 s: the log alone, without the rest of the page's reads
+        context = {"workload": notebook.workload, **_log_context(request, notebook)}
         return render(request, "compute/_log.html", context)
+    context = _detail_context(request, notebook)
+    if fragment is None or notebook.state == State.FAILED:  # a failed start says whether it wrote a log
+        context.update(_log_context(request, notebook))
     if fragment == "status":
         return render(request, "notebooks/_notebook_status.html", context)
     if request.GET.get("edit") and notebook.is_stopped:
         context.update(_form_context(obj, _form_of(notebook), None), editing=True)
     return render(request, "notebooks/notebook_detail.html", context)
+
+
+def _log_context(request: HttpRequest, notebook: Notebook) -> dict:
+    """The log panel's context (compute.views.replica_log) for the notebook's current start."""
+    if notebook.workload is None:
+        return {}
+    download = reverse("workload-log", args=(notebook.project.slug, notebook.workload.id))
+    return {**replica_log(request, notebook.workload, lines=LOG_LINES), "log_download": download}
 
 
 def _detail_context(request: HttpRequest, notebook: Notebook) -> dict:

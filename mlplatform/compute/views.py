@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from mlplatform.compute import selectors, services
 from mlplatform.compute.models import Workload
 from mlplatform.core.errors import ApplicationError
-from mlplatform.core.models import Role
+from mlplatform.core.models import Project, Role
 from mlplatform.core.selectors import project_role
 from mlplatform.core.streaming import streaming_response
 from mlplatform.core.views import project_for_view
@@ -94,12 +94,21 @@ def log_file(request: HttpRequest, workload: Workload, name: str) -> HttpRespons
     return response
 
 
-@login_required
-def workload_detail(request: HttpRequest, project: str, workload) -> HttpResponse:
-    obj = project_for_view(request, project)
+def _workload_for_view(
+    request: HttpRequest, project: str, workload, *, needs: Role = Role.VIEWER
+) -> tuple[Project, Workload]:
+    """The page's project and its workload; 404 for a workload not in it (project_for_view answers
+    non-members and roles below `needs`)."""
+    obj = project_for_view(request, project, needs=needs)
     item = selectors.workload_get(project=obj, workload_id=workload)
     if item is None:
         raise Http404("No such workload.")
+    return obj, item
+
+
+@login_required
+def workload_detail(request: HttpRequest, project: str, workload) -> HttpResponse:
+    obj, item = _workload_for_view(request, project, workload)
     context = {
         "project": obj,
         "workload": item,
@@ -108,7 +117,8 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
         "can_edit": project_role(obj, request.user).allows(Role.EDITOR),
     }
     fragment = request.GET.get("fragment")
-    context["cost"] = selectors.workload_cost(workload=item)
+    if fragment != "logs":  # the status card shows the cost; the log polled beside it does not
+        context["cost"] = selectors.workload_cost(workload=item)
     if fragment == "status":
         return render(request, "compute/_workload_status.html", context)
     context.update(replica_log(request, item), log_download=reverse("workload-log", args=(obj.slug, item.id)))
@@ -120,10 +130,7 @@ def workload_detail(request: HttpRequest, project: str, workload) -> HttpRespons
 @login_required
 def workload_log(request: HttpRequest, project: str, workload) -> HttpResponse:
     """A replica's whole log as a file, for anyone who may see the workload."""
-    obj = project_for_view(request, project)
-    item = selectors.workload_get(project=obj, workload_id=workload)
-    if item is None:
-        raise Http404("No such workload.")
+    _, item = _workload_for_view(request, project, workload)
     return log_file(request, item, item.name)
 
 
@@ -131,10 +138,7 @@ def workload_log(request: HttpRequest, project: str, workload) -> HttpResponse:
 def workload_utilisation(request: HttpRequest, project: str, workload) -> HttpResponse:
     """The live utilisation panel of a workload's pages (and of the notebook, job and model
     version it runs), polled while the workload has not finished."""
-    obj = project_for_view(request, project)
-    item = selectors.workload_get(project=obj, workload_id=workload)
-    if item is None:
-        raise Http404("No such workload.")
+    _, item = _workload_for_view(request, project, workload)
     context = {"workload": item, "utilisation": selectors.workload_utilisation(workload=item)}
     return render(request, "compute/_utilisation.html", context)
 
@@ -142,10 +146,7 @@ def workload_utilisation(request: HttpRequest, project: str, workload) -> HttpRe
 @login_required
 @require_POST
 def workload_cancel(request: HttpRequest, project: str, workload) -> HttpResponse:
-    obj = project_for_view(request, project, needs=Role.EDITOR)
-    item = selectors.workload_get(project=obj, workload_id=workload)
-    if item is None:
-        raise Http404("No such workload.")
+    _, item = _workload_for_view(request, project, workload, needs=Role.EDITOR)
     try:
         services.workload_cancel(workload=item, actor=request.user)
     except ApplicationError as exc:
