@@ -32,6 +32,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "console/dashboard.html", {"overview": overview})
 
 
+PERIOD_LABELS = {"24h": "24 hours", "7d": "7 days"}  # USAGE_PERIODS, as the overview names them
+
+
 @login_required
 def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
     obj = project_for_view(request, project)
@@ -44,6 +47,7 @@ def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
         "members": core_selectors.project_members(obj),
         "role": core_selectors.project_role(obj, request.user),
         "usage": usage_history(project=obj, period=period),
-        "periods": {"24h": "24 hours", "7d": "7 days"},
+        "periods": PERIOD_LABELS,
+        "period_label": PERIOD_LABELS[period],
     }
     return render(request, "console/project_dashboard.html", context)
