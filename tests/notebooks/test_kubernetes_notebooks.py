@@ -35,6 +35,17 @@ def ours(kube, kind: str, workload_id: str) -> list[dict]:
     ]
 
 
+def started(kube, project, owner) -> tuple[Notebook, dict]:
+    """Notebook `lab` of a CPU flavor, admitted and submitted: it and its StatefulSet, no pod yet."""
+    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
+    notebook = notebook_create(project=project, owner=owner, name="lab")
+    admission_pass()
+    notebook.refresh_from_db()
+    workload_start(workload_id=notebook.workload.id)
+    [statefulset] = ours(kube, "StatefulSet", notebook.workload.id.hex)
+    return notebook, statefulset
+
+
 def test_a_gpu_notebook_runs_as_a_statefulset_and_keeps_its_home_across_stop(cluster, project, member):
     quota(project, "nvidia-tesla-t4", nominal_gpus=1, nominal_cpu=16, nominal_memory_gib=64)
     owner = member()
@@ -89,13 +100,7 @@ def test_a_running_notebooks_page_follows_its_pods_log_with_the_time_of_each_lin
     cluster, project, member, client
 ):
     # Given a notebook whose pod is ready and has written a line
-    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
-    owner = member()
-    notebook = notebook_create(project=project, owner=owner, name="lab")
-    admission_pass()
-    notebook.refresh_from_db()
-    workload_start(workload_id=notebook.workload.id)
-    [statefulset] = ours(cluster, "StatefulSet", notebook.workload.id.hex)
+    _, statefulset = started(cluster, project, owner := member())
     [pod] = cluster.kubelet.start_statefulset(project.slug, statefulset["metadata"]["name"])
     workloads_sync()
     cluster.set_logs(project.slug, pod["metadata"]["name"], "[I ServerApp] Jupyter Server is running\n")
@@ -184,14 +189,8 @@ def jupyter_in_the_pod(tmp_path):
 def test_from_outside_the_cluster_jupyterlab_works_through_the_api_servers_service_proxy(
     cluster, seeded_catalog, images, project, member, token_for, console_url, jupyter_in_the_pod
 ):
-    quota(project, "cpu", nominal_cpu=8, nominal_memory_gib=32)
-    owner = member()
-    notebook = notebook_create(project=project, owner=owner, name="lab")
-    admission_pass()
-    notebook.refresh_from_db()
-    workload_start(workload_id=notebook.workload.id)
+    notebook, statefulset = started(cluster, project, owner := member())
     ref = notebook.workload.ref
-    [statefulset] = ours(cluster, "StatefulSet", ref.id)
     cluster.kubelet.start_statefulset(project.slug, statefulset["metadata"]["name"])
     cluster.service_backend(project.slug, manifests.service_name(ref), PORT, jupyter_in_the_pod(notebook))
     deadline = time.monotonic() + 30
